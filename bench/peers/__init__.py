@@ -1,0 +1,1 @@
+"""One adapter module per Python peer; run through ``python -m peers <name> ...``."""

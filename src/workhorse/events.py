@@ -1,0 +1,115 @@
+"""Following a queue's event stream, and in-process hooks.
+
+Every state change writes an event to the queue's durable, trimmed stream in the same
+atomic step; any process can follow it from a position.  :class:`QueueEvents` runs one
+reader per queue and fans events out to hooks and to callers waiting for a job to
+finish, so waiting for many jobs costs one blocking read, not one per job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from workhorse.errors import StoreUnavailable
+from workhorse.store.base import Event, Store
+
+log = logging.getLogger("workhorse.events")
+
+EventHook = Callable[[Event], Awaitable[Any]]
+
+
+async def follow(
+    store: Store, queue: str, after: str = "$", block_ms: int = 5_000
+) -> AsyncIterator[Event]:
+    """Yield the queue's events after position ``after`` forever (``"$"``: new ones,
+    ``"0"``: everything still in the stream).  Survives store outages by retrying."""
+    if after == "$":
+        after = await store.last_event_position(queue)
+    while True:
+        try:
+            batch = await store.read_events(queue, after, block_ms)
+        except StoreUnavailable as exc:
+            log.warning("event reader for %s: %s; retrying", queue, exc)
+            await asyncio.sleep(1.0)
+            continue
+        for event in batch:
+            after = event.position
+            yield event
+
+
+async def call_hook(hook: Callable[..., Awaitable[Any]], *args: Any) -> None:
+    """Run a hook in isolation: its failure is logged, never propagated."""
+    try:
+        await hook(*args)
+    except Exception:
+        log.exception("hook %r failed", getattr(hook, "__qualname__", hook))
+
+
+class QueueEvents:
+    """One reader of a queue's events with hooks (``on``) and job-finish waiters."""
+
+    def __init__(self, store: Store, queue: str) -> None:
+        self.store = store
+        self.queue = queue
+        self._hooks: dict[str, list[EventHook]] = {}
+        self._finish: dict[str, list[asyncio.Future[Event]]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._hook_tasks: set[asyncio.Task[None]] = set()
+        self._ready = asyncio.Event()
+
+    def on(self, event: str, hook: EventHook) -> None:
+        """Call ``hook(event)`` for every event of that name (``"*"``: all events)."""
+        self._hooks.setdefault(event, []).append(hook)
+        self._ensure_running()
+
+    async def start(self) -> None:
+        """Start reading; returns once positioned, so later events are not missed."""
+        self._ensure_running()
+        await self._ready.wait()
+
+    def _ensure_running(self) -> None:
+        if self._task is None or self._task.done():
+            self._ready.clear()
+            self._task = asyncio.create_task(self._run(), name=f"workhorse-events-{self.queue}")
+
+    async def wait_finish_event(self, job_id: str) -> asyncio.Future[Event]:
+        """A future resolved with the job's next ``completed`` or ``failed`` event.
+        Registered before returning, so check the job's state after calling this."""
+        await self.start()
+        fut: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
+        self._finish.setdefault(job_id, []).append(fut)
+        return fut
+
+    def forget(self, job_id: str, fut: asyncio.Future[Event]) -> None:
+        waiters = self._finish.get(job_id)
+        if waiters and fut in waiters:
+            waiters.remove(fut)
+            if not waiters:
+                del self._finish[job_id]
+
+    async def _run(self) -> None:
+        after = await self.store.last_event_position(self.queue)
+        self._ready.set()
+        async for event in follow(self.store, self.queue, after):
+            self._dispatch(event)
+
+    def _dispatch(self, event: Event) -> None:
+        if event.event in ("completed", "failed"):
+            for fut in self._finish.pop(event.job_id, ()):
+                if not fut.done():
+                    fut.set_result(event)
+        for hook in (*self._hooks.get(event.event, ()), *self._hooks.get("*", ())):
+            task = asyncio.create_task(call_hook(hook, event))
+            self._hook_tasks.add(task)
+            task.add_done_callback(self._hook_tasks.discard)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None

@@ -1,0 +1,257 @@
+"""The storage contract: the narrow set of atomic operations the engine needs.
+
+Every state change of a job is one call here and one atomic step in the store (one
+Lua script on Redis, one transaction on SQLite).  The engine (``Queue``, ``Worker``)
+decides *what* should happen -- retry or fail, how long to back off -- and the store
+makes it happen atomically, checking the worker's lock token where a worker acts.
+
+Jobs are addressed by ``(queue, job_id)``.  Stored job fields use the same names in
+every store (see :meth:`workhorse.job.Job.from_fields`).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from workhorse.clock import Clock, now_ms
+from workhorse.job import Job, JobState
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """A job ready to be stored: payloads already encoded as JSON bytes."""
+
+    name: str
+    data: bytes
+    opts: bytes
+    job_id: str | None = None
+    priority: int = 0
+    delay_ms: int = 0
+    owner: str = ""
+    tags: bytes = b""
+    meta: bytes = b""
+    keep_completed: str = "-1:-1"
+    keep_failed: str = "-1:-1"
+
+
+class OutcomeKind(StrEnum):
+    COMPLETE = "c"
+    RETRY = "r"
+    FAIL = "f"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a worker reports for one job it held: complete with a value, retry after a
+    delay, or fail for good.  ``value`` is the JSON return value or the error message."""
+
+    job_id: str
+    kind: OutcomeKind
+    value: bytes | str = b""
+    stack: str = ""
+    delay_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LockNotice:
+    """A job whose lock renewal did not go through: ``lost`` (recovered as stalled,
+    removed, or held by someone else) or ``cancel`` (cancellation requested)."""
+
+    job_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class StalledReport:
+    requeued: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One entry of a queue's event stream.  ``position`` orders events and is what a
+    reader passes back to continue after it."""
+
+    position: str
+    queue: str
+    event: str
+    job_id: str
+    fields: dict[str, str]
+
+
+class Waiter(ABC):
+    """A worker's way to sleep until a queue may have work, without a busy loop."""
+
+    @abstractmethod
+    async def wait(self, timeout: float) -> None:
+        """Return when a job may be ready (new, retried, due, resumed) or after
+        ``timeout`` seconds, whichever is first.  Spurious returns are allowed."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+
+class Store(ABC):
+    """Abstract store.  Implementations: ``RedisStore`` (and the embedded store)."""
+
+    def __init__(self, clock: Clock = now_ms, events_maxlen: int = 10_000) -> None:
+        self.clock = clock
+        self.events_maxlen = events_maxlen
+
+    # ---- producer ---------------------------------------------------------------
+    @abstractmethod
+    async def add(self, queue: str, jobs: Sequence[NewJob]) -> list[tuple[str, bool]]:
+        """Store all jobs atomically; ``(id, created)`` per job, ``created`` False when
+        the given ``job_id`` already existed (the existing job is left untouched)."""
+
+    # ---- worker -----------------------------------------------------------------
+    @abstractmethod
+    async def fetch(
+        self,
+        queue: str,
+        token: str,
+        outcomes: Sequence[Outcome],
+        take: int,
+        lock_ms: int,
+    ) -> tuple[list[Job], list[str]]:
+        """Apply ``outcomes`` of jobs locked by ``token``, promote due delayed jobs,
+        then take up to ``take`` ready jobs and lock them for ``lock_ms``.
+
+        Returns the taken jobs and the ids whose outcome was refused because the
+        worker no longer held their lock."""
+
+    @abstractmethod
+    async def extend_locks(
+        self, queue: str, token: str, job_ids: Sequence[str], lock_ms: int
+    ) -> list[LockNotice]:
+        """Renew the locks of these jobs; report those lost or asked to cancel."""
+
+    @abstractmethod
+    async def release(self, queue: str, token: str, job_ids: Sequence[str]) -> int:
+        """Put jobs this worker holds back to waiting without counting an attempt
+        (graceful shutdown).  Returns how many were released."""
+
+    @abstractmethod
+    async def recover_stalled(self, queue: str, max_stalled: int) -> StalledReport:
+        """Requeue active jobs whose lock expired; fail those stalled more than
+        ``max_stalled`` times."""
+
+    @abstractmethod
+    async def set_progress(self, queue: str, job_id: str, progress: bytes) -> None: ...
+
+    @abstractmethod
+    async def add_log(self, queue: str, job_id: str, line: str) -> int:
+        """Append a log line; returns the number of lines the job now has."""
+
+    @abstractmethod
+    def waiter(self, queue: str) -> Waiter: ...
+
+    @abstractmethod
+    async def wake(self, queue: str) -> None:
+        """Wake a blocked worker of the queue: jobs may be ready."""
+
+    # ---- inspection -------------------------------------------------------------
+    @abstractmethod
+    async def get_job(self, queue: str, job_id: str) -> Job | None: ...
+
+    @abstractmethod
+    async def get_logs(
+        self, queue: str, job_id: str, start: int = 0, end: int = -1
+    ) -> list[str]: ...
+
+    @abstractmethod
+    async def get_history(self, queue: str, job_id: str) -> list[dict[str, Any]]:
+        """Failed attempts of the job, oldest first: ``{attempt, error, stack, at}``."""
+
+    @abstractmethod
+    async def counts(self, queue: str) -> dict[JobState, int]: ...
+
+    @abstractmethod
+    async def list_jobs(
+        self, queue: str, state: JobState, start: int = 0, end: int = 49, desc: bool = True
+    ) -> list[Job]:
+        """Jobs in ``state``, paged by position (inclusive ``end``).  Order: by finish
+        time for finished jobs, due time for delayed, lock expiry for active, take
+        order for waiting and prioritized; ``desc`` reverses it."""
+
+    @abstractmethod
+    async def queues(self) -> list[str]:
+        """Names of the queues that ever received a job in this store."""
+
+    # ---- admin ------------------------------------------------------------------
+    @abstractmethod
+    async def cancel(self, queue: str, job_id: str) -> JobState | None:
+        """Cancel a job: a pending job fails at once with reason ``cancelled``; an
+        active one is flagged and its worker stops it.  Returns the state it was in,
+        or None when it does not exist."""
+
+    @abstractmethod
+    async def retry_job(self, queue: str, job_id: str, state: JobState) -> None:
+        """Move a finished job (``state``: failed or completed) back to waiting with
+        fresh attempts.  ``InvalidTransition`` when it is not in that state."""
+
+    @abstractmethod
+    async def retry_jobs(self, queue: str, state: JobState, limit: int) -> int:
+        """Retry up to ``limit`` jobs in ``state``; returns how many moved."""
+
+    @abstractmethod
+    async def promote(self, queue: str, job_id: str) -> None:
+        """Make a delayed job ready now.  ``InvalidTransition`` when not delayed."""
+
+    @abstractmethod
+    async def remove(self, queue: str, job_id: str) -> bool:
+        """Delete a job that is not active.  False when absent; ``InvalidTransition``
+        when active (cancel it instead)."""
+
+    @abstractmethod
+    async def clean(self, queue: str, state: JobState, grace_ms: int, limit: int) -> list[str]:
+        """Delete up to ``limit`` jobs in ``state`` older than ``grace_ms`` (by finish
+        time for finished jobs, creation time otherwise).  Not for active jobs."""
+
+    @abstractmethod
+    async def set_paused(self, queue: str, paused: bool) -> None: ...
+
+    @abstractmethod
+    async def set_fifo_first(self, queue: str, fifo_first: bool) -> None:
+        """Take unprioritized jobs before prioritized ones (the default is after)."""
+
+    @abstractmethod
+    async def is_paused(self, queue: str) -> bool: ...
+
+    @abstractmethod
+    async def drain(self, queue: str, include_delayed: bool) -> int:
+        """Delete every waiting and prioritized job (and delayed ones if asked)."""
+
+    @abstractmethod
+    async def obliterate(self, queue: str, force: bool) -> None:
+        """Delete the queue and all its jobs.  ``InvalidTransition`` when jobs are
+        active, unless ``force``."""
+
+    # ---- events -----------------------------------------------------------------
+    @abstractmethod
+    async def read_events(
+        self, queue: str, after: str, block_ms: int | None, count: int = 500
+    ) -> list[Event]:
+        """Events after position ``after`` (``"$"``: only new ones).  Blocks up to
+        ``block_ms`` when none are there yet (None: do not block)."""
+
+    @abstractmethod
+    async def last_event_position(self, queue: str) -> str:
+        """The position of the newest event (a reader starting there sees only newer)."""
+
+    # ---- lifecycle --------------------------------------------------------------
+    @abstractmethod
+    def clone(self) -> Store:
+        """A new store on the same data with its own connections, for use in another
+        thread or event loop (the worker's lock keeper)."""
+
+    @abstractmethod
+    async def ping(self) -> None:
+        """Raise ``StoreUnavailable`` with the address tried when not reachable."""
+
+    @abstractmethod
+    async def close(self) -> None: ...

@@ -1,0 +1,9 @@
+-- Delete a job that is not active.  ARGV[3] id.  Returns 1, 0 when absent, -1 when active.
+local id = ARGV[3]
+local state = rcall('HGET', jkey(id), 'state')
+if not state then return 0 end
+if state == 'active' then return -1 end
+unlink_from(state, id)
+delete_job(id)
+emit('removed', id, 'state', state)
+return 1

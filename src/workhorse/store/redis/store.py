@@ -1,0 +1,464 @@
+"""The Redis store: every state change is one Lua script (``lua/*.lua``), loaded once
+and called by SHA (redis-py's ``Script`` falls back to loading it after a restart)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from importlib import resources
+from typing import Any, TypeVar
+
+import orjson
+from redis import asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.commands.core import AsyncScript
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from workhorse.clock import Clock, now_ms
+from workhorse.errors import InvalidTransition, StoreUnavailable
+from workhorse.job import Job, JobState
+from workhorse.store.base import (
+    Event,
+    LockNotice,
+    NewJob,
+    Outcome,
+    StalledReport,
+    Store,
+    Waiter,
+)
+from workhorse.store.redis.keys import QueueKeys, queues_set
+
+_SCRIPTS = (
+    "add",
+    "fetch",
+    "extend_locks",
+    "recover_stalled",
+    "release",
+    "progress",
+    "log",
+    "cancel",
+    "retry",
+    "promote",
+    "remove",
+    "clean",
+    "drain",
+)
+_FETCH_FIELDS = (
+    "name",
+    "data",
+    "opts",
+    "ts",
+    "prio",
+    "made",
+    "stalls",
+    "progress",
+    "owner",
+    "tags",
+    "meta",
+)
+#: Longest a blocking read waits server-side; the socket timeout of blocking
+#: connections is above it, so redis-py never times out a healthy block.
+MAX_BLOCK_S = 30.0
+_COMMAND_TIMEOUT_S = 30.0
+_LOG_LINES_KEPT = 1000
+
+T = TypeVar("T")
+
+
+def _load_scripts() -> dict[str, str]:
+    folder = resources.files("workhorse.store.redis") / "lua"
+    prelude = (folder / "_prelude.lua").read_text()
+    return {name: prelude + (folder / f"{name}.lua").read_text() for name in _SCRIPTS}
+
+
+def _s(raw: bytes | str) -> str:
+    return raw.decode() if isinstance(raw, bytes) else raw
+
+
+class RedisStore(Store):
+    """Store on Redis (or Valkey).  One instance per process and event loop; use
+    :meth:`clone` for another thread.  ``prefix`` separates independent Workhorse
+    installations (and test runs) on one Redis database."""
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        prefix: str = "wh",
+        clock: Clock = now_ms,
+        events_maxlen: int = 10_000,
+        retries: int = 8,
+    ) -> None:
+        super().__init__(clock=clock, events_maxlen=events_maxlen)
+        self.url = url
+        self.prefix = prefix
+        self._retries = retries
+        retry = Retry(ExponentialBackoff(cap=2.0, base=0.05), retries)
+        errors: list[type[Exception]] = [RedisConnectionError, RedisTimeoutError]
+        self.redis: aioredis.Redis = aioredis.Redis.from_url(
+            url,
+            socket_timeout=_COMMAND_TIMEOUT_S,
+            socket_connect_timeout=5.0,
+            retry=retry,
+            retry_on_error=errors,
+            health_check_interval=15,
+        )
+        self._blocking: aioredis.Redis = aioredis.Redis.from_url(
+            url,
+            socket_timeout=MAX_BLOCK_S + 15.0,
+            socket_connect_timeout=5.0,
+            retry=retry,
+            retry_on_error=errors,
+            health_check_interval=15,
+        )
+        self._scripts: dict[str, AsyncScript] = {
+            name: self.redis.register_script(src) for name, src in _load_scripts().items()
+        }
+        self._keys: dict[str, QueueKeys] = {}
+        self._known_queues: set[str] = set()
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> RedisStore:
+        return cls(url, **kwargs)
+
+    def keys(self, queue: str) -> QueueKeys:
+        k = self._keys.get(queue)
+        if k is None:
+            k = self._keys[queue] = QueueKeys.of(self.prefix, queue)
+        return k
+
+    async def _guard(self, call: Awaitable[T]) -> T:
+        try:
+            return await call
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise StoreUnavailable(
+                f"Redis at {self._address()} is unreachable after {self._retries} retries "
+                f"({exc}). Start it (e.g. `redis-server --port 6379`) or point REDIS_URL / "
+                "REDIS_HOST / REDIS_PORT at a running server."
+            ) from exc
+
+    def _address(self) -> str:
+        kw = self.redis.connection_pool.connection_kwargs
+        if "path" in kw:
+            return str(kw["path"])
+        return f"{kw.get('host', '?')}:{kw.get('port', '?')}"
+
+    async def _run(self, script: str, queue: str, *args: Any) -> Any:
+        keys = self.keys(queue)
+        argv = (self.clock(), self.events_maxlen, *args)
+        return await self._guard(self._scripts[script](keys=keys.script_keys, args=argv))
+
+    # ---- producer ---------------------------------------------------------------
+    async def add(self, queue: str, jobs: Sequence[NewJob]) -> list[tuple[str, bool]]:
+        if not jobs:
+            return []
+        if queue not in self._known_queues:
+            self.keys(queue)
+            await self._guard(self.redis.sadd(queues_set(self.prefix), queue))
+            self._known_queues.add(queue)
+        argv: list[Any] = [len(jobs)]
+        for j in jobs:
+            argv += (
+                j.job_id or "",
+                j.name,
+                j.data,
+                j.opts,
+                j.priority,
+                j.delay_ms,
+                j.owner,
+                j.tags,
+                j.meta,
+                j.keep_completed,
+                j.keep_failed,
+            )
+        raw = await self._run("add", queue, *argv)
+        return [(_s(raw[i]), bool(raw[i + 1])) for i in range(0, len(raw), 2)]
+
+    # ---- worker -----------------------------------------------------------------
+    async def fetch(
+        self,
+        queue: str,
+        token: str,
+        outcomes: Sequence[Outcome],
+        take: int,
+        lock_ms: int,
+    ) -> tuple[list[Job], list[str]]:
+        argv: list[Any] = [token, self.clock() + lock_ms, take, len(outcomes)]
+        for o in outcomes:
+            argv += (o.job_id, o.kind.value, o.value, o.stack, o.delay_ms)
+        taken, refused = await self._run("fetch", queue, *argv)
+        jobs = []
+        for raw_id, values in taken:
+            job = Job.from_fields(queue, _s(raw_id), dict(zip(_FETCH_FIELDS, values, strict=True)))
+            job.state = JobState.ACTIVE
+            jobs.append(job)
+        return jobs, [_s(r) for r in refused]
+
+    async def extend_locks(
+        self, queue: str, token: str, job_ids: Sequence[str], lock_ms: int
+    ) -> list[LockNotice]:
+        if not job_ids:
+            return []
+        raw = await self._run("extend_locks", queue, token, self.clock() + lock_ms, *job_ids)
+        return [LockNotice(_s(raw[i]), _s(raw[i + 1])) for i in range(0, len(raw), 2)]
+
+    async def release(self, queue: str, token: str, job_ids: Sequence[str]) -> int:
+        if not job_ids:
+            return 0
+        return int(await self._run("release", queue, token, *job_ids))
+
+    async def recover_stalled(self, queue: str, max_stalled: int) -> StalledReport:
+        requeued, failed = await self._run("recover_stalled", queue, max_stalled)
+        return StalledReport([_s(x) for x in requeued], [_s(x) for x in failed])
+
+    async def set_progress(self, queue: str, job_id: str, progress: bytes) -> None:
+        await self._run("progress", queue, job_id, progress)
+
+    async def add_log(self, queue: str, job_id: str, line: str) -> int:
+        return int(await self._run("log", queue, job_id, line, _LOG_LINES_KEPT))
+
+    async def wake(self, queue: str) -> None:
+        await self._guard(self.redis.zadd(self.keys(queue).marker, {"0": 0}))
+
+    def waiter(self, queue: str) -> Waiter:
+        return _RedisWaiter(self._blocking, self.keys(queue).marker, self.clock)
+
+    # ---- inspection -------------------------------------------------------------
+    async def get_job(self, queue: str, job_id: str) -> Job | None:
+        raw = await self._guard(self.redis.hgetall(self.keys(queue).job(job_id)))
+        if not raw:
+            return None
+        return Job.from_fields(queue, job_id, {_s(k): v for k, v in raw.items()})
+
+    async def get_logs(self, queue: str, job_id: str, start: int = 0, end: int = -1) -> list[str]:
+        raw = await self._guard(self.redis.lrange(self.keys(queue).logs(job_id), start, end))
+        return [_s(x) for x in raw]
+
+    async def get_history(self, queue: str, job_id: str) -> list[dict[str, Any]]:
+        raw = await self._guard(self.redis.lrange(self.keys(queue).history(job_id), 0, -1))
+        return [orjson.loads(x) for x in reversed(raw)]
+
+    async def counts(self, queue: str) -> dict[JobState, int]:
+        k = self.keys(queue)
+        async with self.redis.pipeline(transaction=False) as p:
+            p.llen(k.wait)
+            p.zcard(k.prio)
+            p.zcard(k.delayed)
+            p.zcard(k.active)
+            p.zcard(k.completed)
+            p.zcard(k.failed)
+            w, pr, d, a, c, f = await self._guard(p.execute())
+        return {
+            JobState.WAITING: w,
+            JobState.PRIORITIZED: pr,
+            JobState.DELAYED: d,
+            JobState.ACTIVE: a,
+            JobState.COMPLETED: c,
+            JobState.FAILED: f,
+            JobState.WAITING_CHILDREN: 0,
+        }
+
+    async def list_jobs(
+        self, queue: str, state: JobState, start: int = 0, end: int = 49, desc: bool = True
+    ) -> list[Job]:
+        k = self.keys(queue)
+        if state is JobState.WAITING:
+            # The list is LPUSHed and RPOPped: its tail is the next job to run.
+            n = await self._guard(self.redis.llen(k.wait))
+            if desc:
+                ids: Any = await self.redis.lrange(k.wait, start, end)
+            else:
+                lo, hi = n - 1 - (n - 1 if end < 0 else end), n - 1 - start
+                ids = list(reversed(await self.redis.lrange(k.wait, max(lo, 0), hi)))
+        else:
+            key = {
+                JobState.PRIORITIZED: k.prio,
+                JobState.DELAYED: k.delayed,
+                JobState.ACTIVE: k.active,
+                JobState.COMPLETED: k.completed,
+                JobState.FAILED: k.failed,
+            }.get(state)
+            if key is None:
+                return []
+            ids = await self._guard(self.redis.zrange(key, start, end, desc=desc))
+        if not ids:
+            return []
+        async with self.redis.pipeline(transaction=False) as p:
+            for raw_id in ids:
+                p.hgetall(k.job(_s(raw_id)))
+            rows = await self._guard(p.execute())
+        return [
+            Job.from_fields(queue, _s(raw_id), {_s(a): b for a, b in row.items()})
+            for raw_id, row in zip(ids, rows, strict=True)
+            if row
+        ]
+
+    async def queues(self) -> list[str]:
+        names = await self._guard(self.redis.smembers(queues_set(self.prefix)))
+        return sorted(_s(n) for n in names)
+
+    # ---- admin ------------------------------------------------------------------
+    async def cancel(self, queue: str, job_id: str) -> JobState | None:
+        state = await self._run("cancel", queue, job_id)
+        return JobState(_s(state)) if state else None
+
+    async def retry_job(self, queue: str, job_id: str, state: JobState) -> None:
+        _check_finished(state)
+        if await self._run("retry", queue, state.value, 1, job_id) != 1:
+            raise InvalidTransition(
+                f"job {job_id} is not {state.value}; only a {state.value} job can be retried"
+            )
+
+    async def retry_jobs(self, queue: str, state: JobState, limit: int) -> int:
+        _check_finished(state)
+        return int(await self._run("retry", queue, state.value, limit))
+
+    async def promote(self, queue: str, job_id: str) -> None:
+        if not await self._run("promote", queue, job_id):
+            raise InvalidTransition(f"job {job_id} is not delayed")
+
+    async def remove(self, queue: str, job_id: str) -> bool:
+        result = int(await self._run("remove", queue, job_id))
+        if result < 0:
+            raise InvalidTransition(f"job {job_id} is active; cancel it instead of removing it")
+        return result == 1
+
+    async def clean(self, queue: str, state: JobState, grace_ms: int, limit: int) -> list[str]:
+        if state is JobState.ACTIVE:
+            raise InvalidTransition("active jobs cannot be cleaned; cancel them")
+        removed = await self._run("clean", queue, state.value, self.clock() - grace_ms, limit)
+        return [_s(x) for x in removed]
+
+    async def set_paused(self, queue: str, paused: bool) -> None:
+        k = self.keys(queue)
+        async with self.redis.pipeline(transaction=True) as p:
+            if paused:
+                p.hset(k.meta, "paused", "1")
+            else:
+                p.hdel(k.meta, "paused")
+                p.zadd(k.marker, {"0": 0})
+            p.xadd(
+                k.events,
+                {"ev": "paused" if paused else "resumed", "id": ""},
+                maxlen=self.events_maxlen,
+                approximate=True,
+            )
+            await self._guard(p.execute())
+
+    async def set_fifo_first(self, queue: str, fifo_first: bool) -> None:
+        k = self.keys(queue)
+        if fifo_first:
+            await self._guard(self.redis.hset(k.meta, "fifo_first", "1"))
+        else:
+            await self._guard(self.redis.hdel(k.meta, "fifo_first"))
+
+    async def is_paused(self, queue: str) -> bool:
+        flag: Any = await self._guard(self.redis.hget(self.keys(queue).meta, "paused"))
+        return bool(flag == b"1")
+
+    async def drain(self, queue: str, include_delayed: bool) -> int:
+        total = 0
+        while n := int(await self._run("drain", queue, "1" if include_delayed else "0")):
+            total += n
+        return total
+
+    async def obliterate(self, queue: str, force: bool) -> None:
+        k = self.keys(queue)
+        n_active: int = await self._guard(self.redis.zcard(k.active))
+        if n_active and not force:
+            raise InvalidTransition(
+                f"queue {queue!r} has active jobs; wait for them, or pass force=True"
+            )
+        pattern = "".join("\\" + c if c in "*?[]\\" else c for c in k.base) + "*"
+        batch: list[bytes] = []
+        async for key in self.redis.scan_iter(match=pattern, count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                await self.redis.unlink(*batch)
+                batch.clear()
+        if batch:
+            await self.redis.unlink(*batch)
+        await self.redis.srem(queues_set(self.prefix), queue)
+        self._known_queues.discard(queue)
+
+    # ---- events -----------------------------------------------------------------
+    async def read_events(
+        self, queue: str, after: str, block_ms: int | None, count: int = 500
+    ) -> list[Event]:
+        key = self.keys(queue).events
+        client = self.redis if block_ms is None else self._blocking
+        if block_ms is not None:
+            block_ms = min(block_ms, int(MAX_BLOCK_S * 1000))
+        raw: Any = await self._guard(client.xread({key: after}, count=count, block=block_ms))
+        out: list[Event] = []
+        for _stream, entries in raw or ():
+            for pos, fields in entries:
+                f = {_s(a): _s(b) for a, b in fields.items()}
+                out.append(Event(_s(pos), queue, f.pop("ev", ""), f.pop("id", ""), f))
+        return out
+
+    async def last_event_position(self, queue: str) -> str:
+        info: Any = await self._guard(self.redis.xrevrange(self.keys(queue).events, count=1))
+        return _s(info[0][0]) if info else "0-0"
+
+    # ---- lifecycle --------------------------------------------------------------
+    def clone(self) -> RedisStore:
+        return RedisStore(
+            self.url,
+            prefix=self.prefix,
+            clock=self.clock,
+            events_maxlen=self.events_maxlen,
+            retries=self._retries,
+        )
+
+    async def ping(self) -> None:
+        await self._guard(self.redis.ping())
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+        await self._blocking.aclose()
+
+
+def _check_finished(state: JobState) -> None:
+    if state not in (JobState.FAILED, JobState.COMPLETED):
+        raise ValueError(f"state must be failed or completed, got {state.value}")
+
+
+class _RedisWaiter(Waiter):
+    """Blocks on the queue's marker zset (BZPOPMIN) on a connection of its own."""
+
+    def __init__(self, client: aioredis.Redis, marker: str, clock: Callable[[], int]) -> None:
+        self._client = client
+        self._marker = marker
+        self._clock = clock
+        self._due: int | None = None
+
+    async def wait(self, timeout: float) -> None:
+        deadline = self._clock() + int(timeout * 1000)
+        while True:
+            now = self._clock()
+            if self._due is not None and self._due <= now:
+                self._due = None
+                return
+            limit = deadline if self._due is None else min(deadline, self._due)
+            remaining = (limit - now) / 1000
+            if remaining <= 0:
+                return
+            block = max(min(remaining, MAX_BLOCK_S), 0.001)
+            try:
+                popped: Any = await self._client.bzpopmin(self._marker, timeout=block)
+            except (RedisConnectionError, RedisTimeoutError):
+                await asyncio.sleep(min(remaining, 0.5))
+                return
+            if popped is None:
+                continue
+            _key, member, raw_score = popped
+            score = float(raw_score)
+            if member == b"0" or score <= self._clock():
+                return
+            self._due = int(score) if self._due is None else min(self._due, int(score))
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,375 @@
+"""The consumer side: a worker runs one queue's jobs, N at a time.
+
+The fetch loop folds "finish what just ended" and "take as many as there are free
+slots" into one store call, so a busy worker makes one round trip per batch, not per
+job.  Every taken job is locked from the moment it is taken; the lock keeper renews
+the locks from its own thread; a periodic check requeues jobs of dead workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import os
+import socket
+import traceback
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from workhorse.errors import UnrecoverableError
+from workhorse.events import call_hook
+from workhorse.job import PENDING, Job
+from workhorse.options import Backoff, BackoffStrategy
+from workhorse.queue import Queue
+from workhorse.store.base import LockNotice, Outcome, OutcomeKind, Waiter
+from workhorse.worker.locks import LockKeeper
+
+log = logging.getLogger("workhorse.worker")
+
+Handler = Callable[[Job], Awaitable[Any]] | Callable[[Job], Any]
+Hook = Callable[..., Awaitable[Any]]
+HOOK_EVENTS = ("active", "completed", "failed", "retrying", "stalled", "error")
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerOptions:
+    """Tuning of a worker.  Times in seconds.
+
+    A dead worker's jobs are back in waiting at most ``lock_duration +
+    stalled_interval`` after it died (default 10 s + 4 s).
+    """
+
+    concurrency: int = 1
+    lock_duration: float = 10.0
+    lock_renew_interval: float | None = None  # default: lock_duration / 4, at most 1 s
+    stalled_interval: float = 4.0
+    max_stalled: int = 1
+    shutdown_grace: float = 30.0
+    block_timeout: float = 5.0
+    backoff_strategies: Mapping[str, BackoffStrategy] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {self.concurrency}")
+        if self.lock_duration <= 0:
+            raise ValueError(f"lock_duration must be > 0 seconds, got {self.lock_duration}")
+        if self.stalled_interval <= 0:
+            raise ValueError(f"stalled_interval must be > 0, got {self.stalled_interval}")
+        if self.max_stalled < 0:
+            raise ValueError(f"max_stalled must be >= 0, got {self.max_stalled}")
+
+    @property
+    def renew_interval(self) -> float:
+        if self.lock_renew_interval is not None:
+            return self.lock_renew_interval
+        return min(self.lock_duration / 4, 1.0)
+
+
+@dataclass(slots=True)
+class _Running:
+    job: Job
+    task: asyncio.Task[None]
+    stop_reason: str | None = None  # "cancel", "lost", "shutdown"
+
+
+class Worker:
+    """Runs ``handler(job)`` for the jobs of ``queue``.
+
+    ``handler`` may be ``async`` (run on the event loop; time limits cancel it) or
+    plain (run in a thread).  Its return value must be JSON-serialisable.
+    """
+
+    def __init__(
+        self,
+        queue: Queue,
+        handler: Handler,
+        options: WorkerOptions | None = None,
+        **overrides: Any,
+    ) -> None:
+        self.queue = queue
+        self.store = queue.store
+        self.handler = handler
+        self.options = options or WorkerOptions(**overrides)
+        if options is not None and overrides:
+            raise ValueError("pass either options=WorkerOptions(...) or keywords, not both")
+        self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.token = uuid.uuid4().hex
+        self._is_async = inspect.iscoroutinefunction(handler)
+        self._hooks: dict[str, list[Hook]] = {}
+        self._running: dict[str, _Running] = {}
+        self._outcomes: list[tuple[Outcome, Job, Any]] = []
+        self._slot_freed = asyncio.Event()
+        self._closing = asyncio.Event()
+        self._stopped = asyncio.Event()
+        self._waiter: Waiter | None = None
+        self._wait_task: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+        self._keeper: LockKeeper | None = None
+        self._grace: float | None = None
+        self.processed = 0
+
+    def on(self, event: str, hook: Hook) -> None:
+        """Register an async hook: ``active(job)``, ``completed(job, value)``,
+        ``failed(job, error)``, ``retrying(job, error)``, ``stalled(job_id)``,
+        ``error(exc)``.  A failing hook is logged and never affects the job."""
+        if event not in HOOK_EVENTS:
+            raise ValueError(f"unknown hook event {event!r}; use one of {HOOK_EVENTS}")
+        self._hooks.setdefault(event, []).append(hook)
+
+    def _fire(self, event: str, *args: Any) -> None:
+        for hook in self._hooks.get(event, ()):
+            task = asyncio.create_task(call_hook(hook, *args))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    # ---- main loop --------------------------------------------------------------
+    async def run(self, burst: bool = False) -> None:
+        """Process jobs until :meth:`close` (or, with ``burst``, until the queue has
+        nothing waiting, delayed or running here)."""
+        opts = self.options
+        loop = asyncio.get_running_loop()
+        self._waiter = self.store.waiter(self.queue.name)
+        self._keeper = LockKeeper(
+            self.store.clone(),
+            self.queue.name,
+            self.token,
+            round(opts.lock_duration * 1000),
+            opts.renew_interval,
+            lambda notices: _call_soon(loop, self._on_lock_notices, notices),
+        )
+        self._keeper.start()
+        stalled = asyncio.create_task(self._stalled_loop(), name="workhorse-stalled-check")
+        try:
+            await self._loop(burst)
+        finally:
+            stalled.cancel()
+            await self._shutdown()
+            self._stopped.set()
+
+    async def _loop(self, burst: bool) -> None:
+        lock_ms = round(self.options.lock_duration * 1000)
+        while not self._closing.is_set():
+            batch, self._outcomes = self._outcomes, []
+            free = self.options.concurrency - len(self._running)
+            if not batch and free <= 0:
+                await self._wait_slot()
+                continue
+            jobs, refused = await self.store.fetch(
+                self.queue.name, self.token, [o for o, _, _ in batch], max(free, 0), lock_ms
+            )
+            self._after_commit(batch, refused)
+            for job in jobs:
+                self._start(job)
+            if jobs or batch:
+                continue
+            if burst and not self._running and await self._queue_idle():
+                return
+            await self._idle_wait()
+
+    async def _queue_idle(self) -> bool:
+        counts = await self.queue.counts()
+        return not any(counts[s] for s in PENDING)
+
+    async def _wait_slot(self) -> None:
+        """All slots busy: wait until a job ends.  A store wake-up consumed meanwhile
+        is passed on so an idle worker elsewhere takes the work."""
+        if self._wait_task is not None and self._wait_task.done():
+            self._wait_task = None
+            self._fire_and_forget(self.store.wake(self.queue.name))
+        self._slot_freed.clear()
+        closing = asyncio.create_task(self._closing.wait())
+        slot = asyncio.create_task(self._slot_freed.wait())
+        await asyncio.wait({closing, slot}, return_when=asyncio.FIRST_COMPLETED)
+        closing.cancel()
+        slot.cancel()
+
+    async def _idle_wait(self) -> None:
+        """Nothing to take: sleep until the store signals work, a job here ends
+        (slots free up), or we are asked to close."""
+        assert self._waiter is not None
+        if self._wait_task is None or self._wait_task.done():
+            self._wait_task = asyncio.create_task(self._waiter.wait(self.options.block_timeout))
+        self._slot_freed.clear()
+        waits: set[asyncio.Future[Any]] = {self._wait_task}
+        closing = asyncio.create_task(self._closing.wait())
+        waits.add(closing)
+        slot: asyncio.Task[Any] | None = None
+        if self._running:
+            slot = asyncio.create_task(self._slot_freed.wait())
+            waits.add(slot)
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        closing.cancel()
+        if slot is not None:
+            slot.cancel()
+        if self._wait_task.done():
+            self._wait_task = None
+
+    def _fire_and_forget(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # ---- running one job --------------------------------------------------------
+    def _start(self, job: Job) -> None:
+        job.queue = self.queue
+        task = asyncio.create_task(self._execute(job))
+        self._running[job.id] = _Running(job, task)
+        assert self._keeper is not None
+        self._keeper.hold([job.id])
+        if self._hooks.get("active"):
+            self._fire("active", job)
+
+    async def _execute(self, job: Job) -> None:
+        outcome: Outcome | None
+        extra: Any = None
+        try:
+            value = await self._call(job)
+            try:
+                encoded = orjson.dumps(value)
+            except TypeError as exc:
+                raise UnrecoverableError(f"return value is not JSON-serialisable: {exc}") from exc
+            outcome, extra = Outcome(job.id, OutcomeKind.COMPLETE, encoded), value
+        except asyncio.CancelledError:
+            outcome, extra = self._stopped_outcome(job)
+        except TimeoutError as exc:
+            outcome, extra = self._failure(job, exc, reason="timeout"), exc
+        except Exception as exc:
+            outcome, extra = self._failure(job, exc), exc
+        finally:
+            self._running.pop(job.id, None)
+            assert self._keeper is not None
+            self._keeper.drop(job.id)
+            self._slot_freed.set()
+        if outcome is not None:
+            self._outcomes.append((outcome, job, extra))
+        self.processed += 1
+
+    async def _call(self, job: Job) -> Any:
+        timeout = job.timeout
+        if self._is_async:
+            async with asyncio.timeout(timeout):
+                return await self.handler(job)
+        # A plain function runs in a thread; its time limit stops waiting for it
+        # (the thread itself cannot be interrupted -- see process isolation).
+        async with asyncio.timeout(timeout):
+            return await asyncio.to_thread(self.handler, job)
+
+    def _stopped_outcome(self, job: Job) -> tuple[Outcome | None, Any]:
+        running = self._running.get(job.id)
+        reason = running.stop_reason if running else None
+        if reason == "cancel":
+            return Outcome(job.id, OutcomeKind.FAIL, "cancelled"), UnrecoverableError("cancelled")
+        # "lost": another worker owns the job now; "shutdown": released to waiting.
+        return None, None
+
+    def _failure(self, job: Job, exc: BaseException, reason: str | None = None) -> Outcome:
+        attempt = job.attempts_made + 1
+        message = reason or str(exc) or type(exc).__name__
+        stack = "".join(traceback.format_exception(exc))
+        if reason == "timeout":
+            stack = f"job exceeded its time limit of {job.timeout:g} s\n" + stack
+        if isinstance(exc, UnrecoverableError) or attempt >= job.attempts:
+            return Outcome(job.id, OutcomeKind.FAIL, message, stack)
+        raw = job.options.get("backoff")
+        delay = 0.0
+        if raw:
+            try:
+                delay = Backoff.from_json(raw).seconds(
+                    attempt, exc, self.options.backoff_strategies
+                )
+            except Exception as strategy_error:
+                log.error("job %s: backoff failed: %s", job.id, strategy_error)
+                return Outcome(job.id, OutcomeKind.FAIL, str(strategy_error), stack)
+        return Outcome(job.id, OutcomeKind.RETRY, message, stack, round(delay * 1000))
+
+    def _after_commit(self, batch: list[tuple[Outcome, Job, Any]], refused: list[str]) -> None:
+        refused_ids = set(refused)
+        for outcome, job, extra in batch:
+            if outcome.job_id in refused_ids:
+                log.warning("job %s: outcome refused, the lock was lost", job.id)
+                continue
+            if not self._hooks:
+                continue
+            if outcome.kind is OutcomeKind.COMPLETE:
+                self._fire("completed", job, extra)
+            elif outcome.kind is OutcomeKind.RETRY:
+                self._fire("retrying", job, extra)
+            else:
+                self._fire("failed", job, extra)
+
+    def _on_lock_notices(self, notices: list[LockNotice]) -> None:
+        for notice in notices:
+            running = self._running.get(notice.job_id)
+            if running is None or running.stop_reason is not None:
+                continue
+            running.stop_reason = notice.reason
+            if notice.reason == "lost":
+                log.warning("job %s: lock lost; stopping it here", notice.job_id)
+            running.task.cancel()
+
+    # ---- background duties ------------------------------------------------------
+    async def _stalled_loop(self) -> None:
+        while True:
+            try:
+                report = await self.store.recover_stalled(self.queue.name, self.options.max_stalled)
+                for job_id in (*report.requeued, *report.failed):
+                    log.warning("job %s stalled (its worker stopped renewing the lock)", job_id)
+                    self._fire("stalled", job_id)
+            except Exception as exc:
+                log.warning("stalled-job check failed: %s", exc)
+                self._fire("error", exc)
+            await asyncio.sleep(self.options.stalled_interval)
+
+    # ---- shutdown ---------------------------------------------------------------
+    async def close(self, grace: float | None = None) -> None:
+        """Stop taking jobs, let running ones finish within ``grace`` seconds
+        (default ``shutdown_grace``), release the rest to waiting, and return once
+        stopped."""
+        if grace is not None:
+            self._grace = grace
+        self._closing.set()
+        await self._stopped.wait()
+
+    async def _shutdown(self) -> None:
+        grace = self.options.shutdown_grace if self._grace is None else self._grace
+        if self._wait_task is not None:
+            self._wait_task.cancel()
+        tasks = [r.task for r in self._running.values()]
+        if tasks:
+            await asyncio.wait(tasks, timeout=grace)
+        leftover = list(self._running.values())
+        for running in leftover:
+            running.stop_reason = "shutdown"
+            running.task.cancel()
+        if leftover:
+            await asyncio.wait([r.task for r in leftover], timeout=5)
+        batch, self._outcomes = self._outcomes, []
+        try:
+            if batch:
+                _jobs, refused = await self.store.fetch(
+                    self.queue.name, self.token, [o for o, _, _ in batch], 0, 0
+                )
+                self._after_commit(batch, refused)
+            if leftover:
+                released = await self.store.release(
+                    self.queue.name, self.token, [r.job.id for r in leftover]
+                )
+                log.info("released %d unfinished job(s) to waiting", released)
+        finally:
+            if self._keeper is not None:
+                self._keeper.stop()
+            if self._waiter is not None:
+                await self._waiter.close()
+            if self._background:
+                await asyncio.wait(self._background, timeout=5)
+
+
+def _call_soon(
+    loop: asyncio.AbstractEventLoop, fn: Callable[[list[LockNotice]], None], arg: list[LockNotice]
+) -> None:
+    loop.call_soon_threadsafe(fn, arg)

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from workhorse.errors import StoreUnavailable
-from workhorse.store.base import Event, Store
+from workhorse.store.base import Event, EventReader, Store
 
 log = logging.getLogger("workhorse.events")
 
@@ -23,22 +23,45 @@ EventHook = Callable[[Event], Awaitable[Any]]
 
 
 async def follow(
-    store: Store, queue: str, after: str = "$", block_ms: int = 5_000
+    store: Store,
+    queue: str,
+    after: str = "$",
+    block_ms: int = 1_000,
+    reader: EventReader | None = None,
 ) -> AsyncIterator[Event]:
     """Yield the queue's events after position ``after`` forever (``"$"``: new ones,
-    ``"0"``: everything still in the stream).  Survives store outages by retrying."""
+    ``"0"``: everything still in the stream).  Survives store outages by retrying.
+
+    A cancelled consumer stops within ``block_ms``; pass a ``reader`` and close it to
+    stop at once."""
     if after == "$":
         after = await store.last_event_position(queue)
-    while True:
-        try:
-            batch = await store.read_events(queue, after, block_ms)
-        except StoreUnavailable as exc:
-            log.warning("event reader for %s: %s; retrying", queue, exc)
-            await asyncio.sleep(1.0)
-            continue
-        for event in batch:
-            after = event.position
-            yield event
+    own = reader is None
+    source = store.event_reader(queue) if reader is None else reader
+    try:
+        while True:
+            try:
+                batch = await source.read(after, block_ms)
+            except StoreUnavailable as exc:
+                _stop_if_cancelled()
+                log.warning("event reader for %s: %s; retrying", queue, exc)
+                await asyncio.sleep(1.0)
+                continue
+            _stop_if_cancelled()
+            for event in batch:
+                after = event.position
+                yield event
+    finally:
+        if own:
+            await source.close()
+
+
+def _stop_if_cancelled() -> None:
+    """redis-py may turn a cancellation that lands on a blocking read into an empty
+    result or a timeout; a reader asked to stop must stop, not read again."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 async def call_hook(hook: Callable[..., Awaitable[Any]], *args: Any) -> None:
@@ -58,6 +81,7 @@ class QueueEvents:
         self._hooks: dict[str, list[EventHook]] = {}
         self._finish: dict[str, list[asyncio.Future[Event]]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._reader: EventReader | None = None
         self._hook_tasks: set[asyncio.Task[None]] = set()
         self._ready = asyncio.Event()
 
@@ -93,8 +117,9 @@ class QueueEvents:
 
     async def _run(self) -> None:
         after = await self.store.last_event_position(self.queue)
+        self._reader = self.store.event_reader(self.queue)
         self._ready.set()
-        async for event in follow(self.store, self.queue, after):
+        async for event in follow(self.store, self.queue, after, 5_000, self._reader):
             self._dispatch(event)
 
     def _dispatch(self, event: Event) -> None:
@@ -110,6 +135,9 @@ class QueueEvents:
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
+            if self._reader is not None:
+                await self._reader.close()  # interrupts the blocking read at once
+                self._reader = None
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
             self._task = None

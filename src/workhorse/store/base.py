@@ -95,6 +95,18 @@ class Waiter(ABC):
     async def close(self) -> None: ...
 
 
+class EventReader(ABC):
+    """Blocking reads of one queue's events on a connection of its own, so that
+    closing the reader interrupts a read in progress at once."""
+
+    @abstractmethod
+    async def read(self, after: str, block_ms: int, count: int = 500) -> list[Event]:
+        """Events after position ``after``; blocks up to ``block_ms`` when none."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+
 class Store(ABC):
     """Abstract store.  Implementations: ``RedisStore`` (and the embedded store)."""
 
@@ -233,11 +245,12 @@ class Store(ABC):
 
     # ---- events -----------------------------------------------------------------
     @abstractmethod
-    async def read_events(
-        self, queue: str, after: str, block_ms: int | None, count: int = 500
-    ) -> list[Event]:
-        """Events after position ``after`` (``"$"``: only new ones).  Blocks up to
-        ``block_ms`` when none are there yet (None: do not block)."""
+    async def read_events(self, queue: str, after: str, count: int = 500) -> list[Event]:
+        """Events after position ``after`` that are in the stream now (no blocking)."""
+
+    @abstractmethod
+    def event_reader(self, queue: str) -> EventReader:
+        """A reader that blocks until new events arrive (see :class:`EventReader`)."""
 
     @abstractmethod
     async def last_event_position(self, queue: str) -> str:

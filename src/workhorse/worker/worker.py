@@ -9,6 +9,7 @@ the locks from its own thread; a periodic check requeues jobs of dead workers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import os
@@ -23,7 +24,7 @@ import orjson
 
 from workhorse.errors import UnrecoverableError
 from workhorse.events import call_hook
-from workhorse.job import PENDING, Job
+from workhorse.job import PENDING, Job, JobState
 from workhorse.options import Backoff, BackoffStrategy
 from workhorse.queue import Queue
 from workhorse.store.base import LockNotice, Outcome, OutcomeKind, Waiter
@@ -130,7 +131,8 @@ class Worker:
     # ---- main loop --------------------------------------------------------------
     async def run(self, burst: bool = False) -> None:
         """Process jobs until :meth:`close` (or, with ``burst``, until the queue has
-        nothing waiting, delayed or running here)."""
+        nothing waiting, delayed or active -- jobs of other workers included, so a
+        burst worker also picks up what stalled elsewhere)."""
         opts = self.options
         loop = asyncio.get_running_loop()
         self._waiter = self.store.waiter(self.queue.name)
@@ -147,8 +149,8 @@ class Worker:
         try:
             await self._loop(burst)
         finally:
-            stalled.cancel()
-            await self._shutdown()
+            self._closing.set()
+            await self._shutdown(stalled)
             self._stopped.set()
 
     async def _loop(self, burst: bool) -> None:
@@ -169,11 +171,11 @@ class Worker:
                 continue
             if burst and not self._running and await self._queue_idle():
                 return
-            await self._idle_wait()
+            await self._idle_wait(burst)
 
     async def _queue_idle(self) -> bool:
         counts = await self.queue.counts()
-        return not any(counts[s] for s in PENDING)
+        return not any(counts[s] for s in (*PENDING, JobState.ACTIVE))
 
     async def _wait_slot(self) -> None:
         """All slots busy: wait until a job ends.  A store wake-up consumed meanwhile
@@ -185,15 +187,17 @@ class Worker:
         closing = asyncio.create_task(self._closing.wait())
         slot = asyncio.create_task(self._slot_freed.wait())
         await asyncio.wait({closing, slot}, return_when=asyncio.FIRST_COMPLETED)
-        closing.cancel()
-        slot.cancel()
+        await _cancel_and_wait(closing, slot)
 
-    async def _idle_wait(self) -> None:
+    async def _idle_wait(self, burst: bool) -> None:
         """Nothing to take: sleep until the store signals work, a job here ends
         (slots free up), or we are asked to close."""
         assert self._waiter is not None
         if self._wait_task is None or self._wait_task.done():
-            self._wait_task = asyncio.create_task(self._waiter.wait(self.options.block_timeout))
+            # In burst mode the queue may only be waiting for other workers' jobs:
+            # look again soon instead of blocking for long.
+            timeout = min(self.options.block_timeout, 0.25) if burst else self.options.block_timeout
+            self._wait_task = asyncio.create_task(self._waiter.wait(timeout))
         self._slot_freed.clear()
         waits: set[asyncio.Future[Any]] = {self._wait_task}
         closing = asyncio.create_task(self._closing.wait())
@@ -203,9 +207,7 @@ class Worker:
             slot = asyncio.create_task(self._slot_freed.wait())
             waits.add(slot)
         await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        closing.cancel()
-        if slot is not None:
-            slot.cancel()
+        await _cancel_and_wait(closing, *([slot] if slot else []))
         if self._wait_task.done():
             self._wait_task = None
 
@@ -314,7 +316,8 @@ class Worker:
 
     # ---- background duties ------------------------------------------------------
     async def _stalled_loop(self) -> None:
-        while True:
+        # Never cancelled in the middle of a store call: it checks the closing flag.
+        while not self._closing.is_set():
             try:
                 report = await self.store.recover_stalled(self.queue.name, self.options.max_stalled)
                 for job_id in (*report.requeued, *report.failed):
@@ -323,7 +326,8 @@ class Worker:
             except Exception as exc:
                 log.warning("stalled-job check failed: %s", exc)
                 self._fire("error", exc)
-            await asyncio.sleep(self.options.stalled_interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), self.options.stalled_interval)
 
     # ---- shutdown ---------------------------------------------------------------
     async def close(self, grace: float | None = None) -> None:
@@ -335,10 +339,13 @@ class Worker:
         self._closing.set()
         await self._stopped.wait()
 
-    async def _shutdown(self) -> None:
+    async def _shutdown(self, stalled: asyncio.Task[None]) -> None:
         grace = self.options.shutdown_grace if self._grace is None else self._grace
         if self._wait_task is not None:
-            self._wait_task.cancel()
+            # Wake our own blocked read rather than cancel it mid-command.
+            await self.store.wake(self.queue.name)
+            await asyncio.wait([self._wait_task], timeout=self.options.block_timeout + 1)
+        await stalled
         tasks = [r.task for r in self._running.values()]
         if tasks:
             await asyncio.wait(tasks, timeout=grace)
@@ -373,3 +380,11 @@ def _call_soon(
     loop: asyncio.AbstractEventLoop, fn: Callable[[list[LockNotice]], None], arg: list[LockNotice]
 ) -> None:
     loop.call_soon_threadsafe(fn, arg)
+
+
+async def _cancel_and_wait(*tasks: asyncio.Task[Any]) -> None:
+    """Cancel tasks and let their cancellation run to the end (connections of a
+    cancelled blocking read are closed before anyone else can reuse them)."""
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)

@@ -21,6 +21,7 @@ from workhorse.errors import InvalidTransition, StoreUnavailable
 from workhorse.job import Job, JobState
 from workhorse.store.base import (
     Event,
+    EventReader,
     LockNotice,
     NewJob,
     Outcome,
@@ -100,14 +101,6 @@ class RedisStore(Store):
         self.redis: aioredis.Redis = aioredis.Redis.from_url(
             url,
             socket_timeout=_COMMAND_TIMEOUT_S,
-            socket_connect_timeout=5.0,
-            retry=retry,
-            retry_on_error=errors,
-            health_check_interval=15,
-        )
-        self._blocking: aioredis.Redis = aioredis.Redis.from_url(
-            url,
-            socket_timeout=MAX_BLOCK_S + 15.0,
             socket_connect_timeout=5.0,
             retry=retry,
             retry_on_error=errors,
@@ -223,7 +216,7 @@ class RedisStore(Store):
         await self._guard(self.redis.zadd(self.keys(queue).marker, {"0": 0}))
 
     def waiter(self, queue: str) -> Waiter:
-        return _RedisWaiter(self._blocking, self.keys(queue).marker, self.clock)
+        return _RedisWaiter(_dedicated_client(self.url), self.keys(queue).marker, self.clock)
 
     # ---- inspection -------------------------------------------------------------
     async def get_job(self, queue: str, job_id: str) -> Job | None:
@@ -384,20 +377,12 @@ class RedisStore(Store):
         self._known_queues.discard(queue)
 
     # ---- events -----------------------------------------------------------------
-    async def read_events(
-        self, queue: str, after: str, block_ms: int | None, count: int = 500
-    ) -> list[Event]:
-        key = self.keys(queue).events
-        client = self.redis if block_ms is None else self._blocking
-        if block_ms is not None:
-            block_ms = min(block_ms, int(MAX_BLOCK_S * 1000))
-        raw: Any = await self._guard(client.xread({key: after}, count=count, block=block_ms))
-        out: list[Event] = []
-        for _stream, entries in raw or ():
-            for pos, fields in entries:
-                f = {_s(a): _s(b) for a, b in fields.items()}
-                out.append(Event(_s(pos), queue, f.pop("ev", ""), f.pop("id", ""), f))
-        return out
+    async def read_events(self, queue: str, after: str, count: int = 500) -> list[Event]:
+        raw = await self._guard(self.redis.xread({self.keys(queue).events: after}, count=count))
+        return _parse_events(queue, raw)
+
+    def event_reader(self, queue: str) -> EventReader:
+        return _RedisEventReader(self, queue)
 
     async def last_event_position(self, queue: str) -> str:
         info: Any = await self._guard(self.redis.xrevrange(self.keys(queue).events, count=1))
@@ -418,7 +403,42 @@ class RedisStore(Store):
 
     async def close(self) -> None:
         await self.redis.aclose()
-        await self._blocking.aclose()
+
+
+def _parse_events(queue: str, raw: Any) -> list[Event]:
+    out: list[Event] = []
+    for _stream, entries in raw or ():
+        for pos, fields in entries:
+            f = {_s(a): _s(b) for a, b in fields.items()}
+            out.append(Event(_s(pos), queue, f.pop("ev", ""), f.pop("id", ""), f))
+    return out
+
+
+def _dedicated_client(url: str) -> aioredis.Redis:
+    """One connection for one blocking reader: closing it interrupts the read, and a
+    cancelled read never leaves a reply pending on a connection someone reuses."""
+    pool = aioredis.ConnectionPool.from_url(
+        url, max_connections=1, socket_timeout=MAX_BLOCK_S + 15.0, socket_connect_timeout=5.0
+    )
+    return aioredis.Redis(connection_pool=pool)
+
+
+class _RedisEventReader(EventReader):
+    def __init__(self, store: RedisStore, queue: str) -> None:
+        self._store = store
+        self._queue = queue
+        self._key = store.keys(queue).events
+        self._client = _dedicated_client(store.url)
+
+    async def read(self, after: str, block_ms: int, count: int = 500) -> list[Event]:
+        block_ms = max(1, min(block_ms, int(MAX_BLOCK_S * 1000)))
+        raw = await self._store._guard(
+            self._client.xread({self._key: after}, count=count, block=block_ms)
+        )
+        return _parse_events(self._queue, raw)
+
+    async def close(self) -> None:
+        await self._client.aclose(close_connection_pool=True)
 
 
 def _check_finished(state: JobState) -> None:
@@ -461,4 +481,4 @@ class _RedisWaiter(Waiter):
             self._due = int(score) if self._due is None else min(self._due, int(score))
 
     async def close(self) -> None:
-        return None
+        await self._client.aclose(close_connection_pool=True)

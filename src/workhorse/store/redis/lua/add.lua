@@ -30,7 +30,7 @@ for _ = 1, tonumber(ARGV[3]) do
     else
       make_ready(id, jk, prio)
       ready = true
-      state = 'waiting'
+      state = (prio > 0) and 'prioritized' or 'waiting'
     end
     emit('added', id, 'name', ARGV[i + 1], 'state', state)
   end

@@ -262,9 +262,11 @@ class RedisStore(Store):
             n = await self._guard(self.redis.llen(k.wait))
             if desc:
                 ids: Any = await self.redis.lrange(k.wait, start, end)
+            elif start >= n:
+                ids = []
             else:
-                lo, hi = n - 1 - (n - 1 if end < 0 else end), n - 1 - start
-                ids = list(reversed(await self.redis.lrange(k.wait, max(lo, 0), hi)))
+                last = n - 1 if end < 0 or end >= n else end
+                ids = list(reversed(await self.redis.lrange(k.wait, n - 1 - last, n - 1 - start)))
         else:
             key = {
                 JobState.PRIORITIZED: k.prio,

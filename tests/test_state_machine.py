@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import replace
 from collections.abc import Coroutine
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from hypothesis import HealthCheck, settings

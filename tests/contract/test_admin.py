@@ -8,7 +8,6 @@ without a worker by calling ``store.fetch`` directly (part of the store contract
 from __future__ import annotations
 
 import asyncio
-import itertools
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any

@@ -112,6 +112,28 @@ class Job:
             owner=_str(f.get("owner")),
         )
 
+    @classmethod
+    def from_fetch(cls, queue_name: str, job_id: str, v: list[Any]) -> Job:
+        """Fast path for a job just taken by a worker: the values of the fields
+        ``name data opts ts prio made stalls progress owner tags meta`` in order."""
+        name, data, opts, ts, prio, made, stalls, progress, owner, tags, meta = v
+        return cls(
+            queue_name=queue_name,
+            id=job_id,
+            name=name.decode() if name else "",
+            data=orjson.loads(data) if data else None,
+            options=orjson.loads(opts) if opts else {},
+            state=JobState.ACTIVE,
+            priority=int(prio) if prio else 0,
+            created_at=int(ts) if ts else 0,
+            attempts_made=int(made) if made else 0,
+            stalled_count=int(stalls) if stalls else 0,
+            progress=orjson.loads(progress) if progress else None,
+            tags=orjson.loads(tags) if tags else [],
+            meta=orjson.loads(meta) if meta else {},
+            owner=owner.decode() if owner else None,
+        )
+
     def _bound(self) -> Queue:
         if self.queue is None:
             raise RuntimeError("this Job is not bound to a Queue; get it from Queue.get_job()")

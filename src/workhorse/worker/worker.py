@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from workhorse.errors import UnrecoverableError
+from workhorse.errors import StoreUnavailable, UnrecoverableError
 from workhorse.events import call_hook
 from workhorse.job import PENDING, Job, JobState
 from workhorse.options import Backoff, BackoffStrategy
@@ -71,6 +71,15 @@ class WorkerOptions:
         return min(self.lock_duration / 4, 1.0)
 
 
+_Pending = tuple[Outcome, Job, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _Fetched:
+    jobs: list[Job]
+    took: int
+
+
 @dataclass(slots=True)
 class _Running:
     job: Job
@@ -103,8 +112,11 @@ class Worker:
         self._is_async = inspect.iscoroutinefunction(handler)
         self._hooks: dict[str, list[Hook]] = {}
         self._running: dict[str, _Running] = {}
-        self._outcomes: list[tuple[Outcome, Job, Any]] = []
-        self._slot_freed = asyncio.Event()
+        self._outcomes: list[_Pending] = []
+        self._wake = asyncio.Event()
+        self._inflight: set[asyncio.Task[_Fetched]] = set()
+        self._requested = 0
+        self._drained = False
         self._closing = asyncio.Event()
         self._stopped = asyncio.Event()
         self._waiter: Waiter | None = None
@@ -154,62 +166,91 @@ class Worker:
             self._stopped.set()
 
     async def _loop(self, burst: bool) -> None:
+        """Keep up to two fetch calls in flight, each taking at most half the slots,
+        so the store works on one batch while this process runs the other."""
         lock_ms = round(self.options.lock_duration * 1000)
         while not self._closing.is_set():
-            batch, self._outcomes = self._outcomes, []
-            free = self.options.concurrency - len(self._running)
-            if not batch and free <= 0:
-                await self._wait_slot()
+            self._send_fetches(lock_ms)
+            self._harvest()
+            if self._inflight or self._outcomes:
+                await self._sleep()
                 continue
-            jobs, refused = await self.store.fetch(
-                self.queue.name, self.token, [o for o, _, _ in batch], max(free, 0), lock_ms
-            )
-            self._after_commit(batch, refused)
-            for job in jobs:
-                self._start(job)
-            if jobs or batch:
-                continue
-            if burst and not self._running and await self._queue_idle():
+            if self._drained and not self._running and burst and await self._queue_idle():
+                break
+            if self._drained and self._wait_task is None:
+                self._wait_task = asyncio.create_task(self._store_wakeup(burst))
+                self._wait_task.add_done_callback(self._wakeup)
+            await self._sleep()
+            if self._wait_task is not None and self._wait_task.done():
+                self._wait_task = None
+                self._drained = False
+                if self._free_slots() <= 0:
+                    # The wake-up was meant for a worker with free slots: pass it on.
+                    self._fire_and_forget(self.store.wake(self.queue.name))
+        if self._inflight:
+            await asyncio.wait(self._inflight)
+            leftover = [job.id for t in self._inflight for job in t.result().jobs]
+            await self.store.release(self.queue.name, self.token, leftover)
+
+    def _free_slots(self) -> int:
+        return self.options.concurrency - len(self._running) - self._requested
+
+    def _send_fetches(self, lock_ms: int) -> None:
+        cap = max(1, -(-self.options.concurrency // 2))
+        while len(self._inflight) < 2:
+            take = min(self._free_slots(), cap)
+            if not self._outcomes and (self._drained or take <= 0):
                 return
-            await self._idle_wait(burst)
+            batch, self._outcomes = self._outcomes, []
+            take = max(take, 0)
+            self._requested += take
+            task = asyncio.create_task(self._fetch(batch, take, lock_ms))
+            task.add_done_callback(self._wakeup)
+            self._inflight.add(task)
+
+    def _harvest(self) -> None:
+        for task in [t for t in self._inflight if t.done()]:
+            self._inflight.discard(task)
+            fetched = task.result()
+            self._requested -= fetched.took
+            for job in fetched.jobs:
+                self._start(job)
+            if fetched.took:
+                # A short take means the queue is drained for now: wait for the
+                # store to signal work rather than asking again.
+                self._drained = len(fetched.jobs) < fetched.took
+
+    async def _fetch(self, batch: list[_Pending], take: int, lock_ms: int) -> _Fetched:
+        try:
+            jobs, refused = await self.store.fetch(
+                self.queue.name, self.token, [p[0] for p in batch], take, lock_ms
+            )
+        except StoreUnavailable as exc:
+            log.error("fetch failed, retrying in 1 s: %s", exc)
+            self._fire("error", exc)
+            self._outcomes[:0] = batch  # resent later; a finished job refuses a repeat
+            await asyncio.sleep(1.0)
+            return _Fetched([], 0)
+        self._after_commit(batch, refused)
+        return _Fetched(jobs, take)
+
+    async def _store_wakeup(self, burst: bool) -> None:
+        assert self._waiter is not None
+        # In burst mode the queue may only be waiting for other workers' jobs:
+        # look again soon instead of blocking for long.
+        timeout = min(self.options.block_timeout, 0.25) if burst else self.options.block_timeout
+        await self._waiter.wait(timeout)
+
+    def _wakeup(self, _: object = None) -> None:
+        self._wake.set()
+
+    async def _sleep(self) -> None:
+        await self._wake.wait()
+        self._wake.clear()
 
     async def _queue_idle(self) -> bool:
         counts = await self.queue.counts()
         return not any(counts[s] for s in (*PENDING, JobState.ACTIVE))
-
-    async def _wait_slot(self) -> None:
-        """All slots busy: wait until a job ends.  A store wake-up consumed meanwhile
-        is passed on so an idle worker elsewhere takes the work."""
-        if self._wait_task is not None and self._wait_task.done():
-            self._wait_task = None
-            self._fire_and_forget(self.store.wake(self.queue.name))
-        self._slot_freed.clear()
-        closing = asyncio.create_task(self._closing.wait())
-        slot = asyncio.create_task(self._slot_freed.wait())
-        await asyncio.wait({closing, slot}, return_when=asyncio.FIRST_COMPLETED)
-        await _cancel_and_wait(closing, slot)
-
-    async def _idle_wait(self, burst: bool) -> None:
-        """Nothing to take: sleep until the store signals work, a job here ends
-        (slots free up), or we are asked to close."""
-        assert self._waiter is not None
-        if self._wait_task is None or self._wait_task.done():
-            # In burst mode the queue may only be waiting for other workers' jobs:
-            # look again soon instead of blocking for long.
-            timeout = min(self.options.block_timeout, 0.25) if burst else self.options.block_timeout
-            self._wait_task = asyncio.create_task(self._waiter.wait(timeout))
-        self._slot_freed.clear()
-        waits: set[asyncio.Future[Any]] = {self._wait_task}
-        closing = asyncio.create_task(self._closing.wait())
-        waits.add(closing)
-        slot: asyncio.Task[Any] | None = None
-        if self._running:
-            slot = asyncio.create_task(self._slot_freed.wait())
-            waits.add(slot)
-        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        await _cancel_and_wait(closing, *([slot] if slot else []))
-        if self._wait_task.done():
-            self._wait_task = None
 
     def _fire_and_forget(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
@@ -246,7 +287,7 @@ class Worker:
             self._running.pop(job.id, None)
             assert self._keeper is not None
             self._keeper.drop(job.id)
-            self._slot_freed.set()
+            self._wake.set()
         if outcome is not None:
             self._outcomes.append((outcome, job, extra))
         self.processed += 1
@@ -254,6 +295,8 @@ class Worker:
     async def _call(self, job: Job) -> Any:
         timeout = job.timeout
         if self._is_async:
+            if timeout is None:
+                return await self.handler(job)
             async with asyncio.timeout(timeout):
                 return await self.handler(job)
         # A plain function runs in a thread; its time limit stops waiting for it
@@ -289,7 +332,7 @@ class Worker:
                 return Outcome(job.id, OutcomeKind.FAIL, str(strategy_error), stack)
         return Outcome(job.id, OutcomeKind.RETRY, message, stack, round(delay * 1000))
 
-    def _after_commit(self, batch: list[tuple[Outcome, Job, Any]], refused: list[str]) -> None:
+    def _after_commit(self, batch: list[_Pending], refused: list[str]) -> None:
         refused_ids = set(refused)
         for outcome, job, extra in batch:
             if outcome.job_id in refused_ids:
@@ -337,6 +380,7 @@ class Worker:
         if grace is not None:
             self._grace = grace
         self._closing.set()
+        self._wake.set()
         await self._stopped.wait()
 
     async def _shutdown(self, stalled: asyncio.Task[None]) -> None:
@@ -380,11 +424,3 @@ def _call_soon(
     loop: asyncio.AbstractEventLoop, fn: Callable[[list[LockNotice]], None], arg: list[LockNotice]
 ) -> None:
     loop.call_soon_threadsafe(fn, arg)
-
-
-async def _cancel_and_wait(*tasks: asyncio.Task[Any]) -> None:
-    """Cancel tasks and let their cancellation run to the end (connections of a
-    cancelled blocking read are closed before anyone else can reuse them)."""
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)

@@ -27,7 +27,7 @@ derive per-job keys from the ``j:``/``l:``/``h:`` prefixes inside the script.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +35,7 @@ class QueueKeys:
     """The key names of one queue."""
 
     base: str
+    _script_keys: list[bytes] = field(default_factory=list, repr=False, compare=False)
 
     @classmethod
     def of(cls, prefix: str, queue: str) -> QueueKeys:
@@ -91,10 +92,14 @@ class QueueKeys:
         return f"{self.base}h:{job_id}"
 
     @property
-    def script_keys(self) -> list[str]:
-        """KEYS for every script, in the order the Lua prelude names them."""
+    def script_keys(self) -> list[bytes]:
+        """KEYS for every script, in the order the Lua prelude names them (bytes, so
+        the client sends them without encoding them again on every call)."""
+        return self._script_keys
+
+    def __post_init__(self) -> None:
         b = self.base
-        return [
+        names = [
             b + "meta",
             b + "id",
             b + "wait",
@@ -107,6 +112,7 @@ class QueueKeys:
             b + "marker",
             b,
         ]
+        object.__setattr__(self, "_script_keys", [n.encode() for n in names])
 
 
 def queues_set(prefix: str) -> str:

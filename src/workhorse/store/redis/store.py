@@ -9,11 +9,13 @@ from importlib import resources
 from typing import Any, TypeVar
 
 import orjson
+from hiredis import pack_command as _pack
 from redis import asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from workhorse.clock import Clock, now_ms
@@ -45,19 +47,6 @@ _SCRIPTS = (
     "remove",
     "clean",
     "drain",
-)
-_FETCH_FIELDS = (
-    "name",
-    "data",
-    "opts",
-    "ts",
-    "prio",
-    "made",
-    "stalls",
-    "progress",
-    "owner",
-    "tags",
-    "meta",
 )
 #: Longest a blocking read waits server-side; the socket timeout of blocking
 #: connections is above it, so redis-py never times out a healthy block.
@@ -143,6 +132,31 @@ class RedisStore(Store):
         argv = (self.clock(), self.events_maxlen, *args)
         return await self._guard(self._scripts[script](keys=keys.script_keys, args=argv))
 
+    async def _run_hot(self, script: str, queue: str, *args: Any) -> Any:
+        """``_run`` for the per-batch scripts (fetch, add): packs the command in C
+        (hiredis) and sends it on a pooled connection directly, which halves the
+        client-side cost per call.  Anything unusual -- the script not loaded yet
+        after a restart, a connection problem -- goes through ``_run``, which loads
+        scripts and retries with backoff."""
+        keys = self.keys(queue).script_keys
+        sha = self._scripts[script].sha
+        packed = _pack((b"EVALSHA", sha, len(keys), *keys, self.clock(), self.events_maxlen, *args))
+        pool = self.redis.connection_pool
+        conn = await pool.get_connection()  # type: ignore[no-untyped-call]
+        try:
+            await conn.send_packed_command(packed, check_health=False)
+            return await conn.read_response()
+        except NoScriptError:
+            pass
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            await conn.disconnect()
+            # The call may or may not have run.  A repeated fetch is safe (finished
+            # jobs refuse a second outcome; jobs taken twice stall and come back);
+            # a repeated add stores a job twice unless it has a job_id.
+        finally:
+            await pool.release(conn)
+        return await self._run(script, queue, *args)
+
     # ---- producer ---------------------------------------------------------------
     async def add(self, queue: str, jobs: Sequence[NewJob]) -> list[tuple[str, bool]]:
         if not jobs:
@@ -166,7 +180,7 @@ class RedisStore(Store):
                 j.keep_completed,
                 j.keep_failed,
             )
-        raw = await self._run("add", queue, *argv)
+        raw = await self._run_hot("add", queue, *argv)
         return [(_s(raw[i]), bool(raw[i + 1])) for i in range(0, len(raw), 2)]
 
     # ---- worker -----------------------------------------------------------------
@@ -181,12 +195,8 @@ class RedisStore(Store):
         argv: list[Any] = [token, self.clock() + lock_ms, take, len(outcomes)]
         for o in outcomes:
             argv += (o.job_id, o.kind.value, o.value, o.stack, o.delay_ms)
-        taken, refused = await self._run("fetch", queue, *argv)
-        jobs = []
-        for raw_id, values in taken:
-            job = Job.from_fields(queue, _s(raw_id), dict(zip(_FETCH_FIELDS, values, strict=True)))
-            job.state = JobState.ACTIVE
-            jobs.append(job)
+        taken, refused = await self._run_hot("fetch", queue, *argv)
+        jobs = [Job.from_fetch(queue, raw_id.decode(), values) for raw_id, values in taken]
         return jobs, [_s(r) for r in refused]
 
     async def extend_locks(

@@ -38,17 +38,29 @@ local function delete_job(id)
   rcall('DEL', jkey(id), lkey(id), hkey(id))
 end
 
--- Record a finished job in `set` and trim the set by the job's retention spec
--- "count:age_ms" (-1 = no limit; count 0 = remove the job now).
-local function retain(set, id, spec)
+local function parse_keep(spec)
   local count, age = string.match(spec or '', '^(-?%d+):(-?%d+)$')
-  count = tonumber(count) or -1
-  age = tonumber(age) or -1
-  if count == 0 then
-    delete_job(id)
-    return
+  return tonumber(count) or -1, tonumber(age) or -1
+end
+
+-- Record finished jobs in `set` (a list of {id, spec}; spec is the job's retention
+-- "count:age_ms", -1 = no limit, count 0 = remove the job now), then trim the set
+-- once by the policy of the last job recorded.
+local function retain_all(set, finished)
+  local members = {}
+  local count, age = -1, -1
+  for i = 1, #finished do
+    local c, a = parse_keep(finished[i][2])
+    if c == 0 then
+      delete_job(finished[i][1])
+    else
+      members[#members + 1] = NOW
+      members[#members + 1] = finished[i][1]
+      count, age = c, a
+    end
   end
-  rcall('ZADD', set, NOW, id)
+  if #members == 0 then return end
+  rcall('ZADD', set, unpack(members))
   if age >= 0 then
     local old = rcall('ZRANGEBYSCORE', set, '-inf', NOW - age, 'LIMIT', 0, 100)
     for i = 1, #old do
@@ -72,10 +84,17 @@ local function record_attempt(id, attempt, err, stack)
   rcall('LTRIM', hk, 0, 19)
 end
 
-local function fail_now(id, jk, reason, stack, attempt)
+local function retain(set, id, spec) retain_all(set, {{id, spec}}) end
+
+-- Mark a job failed for good; the caller records it with retain()/retain_all().
+local function mark_failed(id, jk, reason, stack, attempt)
   rcall('HSET', jk, 'state', 'failed', 'error', reason, 'stack', stack, 'finished', NOW)
   record_attempt(id, attempt, reason, stack)
   emit('failed', id, 'error', reason, 'attempt', attempt)
+end
+
+local function fail_now(id, jk, reason, stack, attempt)
+  mark_failed(id, jk, reason, stack, attempt)
   retain(K_FAILED, id, rcall('HGET', jk, 'kf'))
 end
 

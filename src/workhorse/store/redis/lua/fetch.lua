@@ -8,18 +8,25 @@ local take_n = tonumber(ARGV[5])
 local FIELDS = {'name', 'data', 'opts', 'ts', 'prio', 'made', 'stalls', 'progress', 'owner',
   'tags', 'meta'}
 
+local completed, failed = {}, {}
+
 local function finish(id, kind, value, stack, delay)
   local jk = jkey(id)
-  if rcall('HGET', jk, 'token') ~= token or rcall('ZREM', K_ACTIVE, id) == 0 then
+  local f = rcall('HMGET', jk, 'token', 'made', 'kc', 'kf')
+  if f[1] ~= token or rcall('ZREM', K_ACTIVE, id) == 0 then
     return false
   end
-  local made = rcall('HINCRBY', jk, 'made', 1)
+  local made = (tonumber(f[2]) or 0) + 1
   if kind == 'c' then
-    rcall('HSET', jk, 'state', 'completed', 'result', value, 'finished', NOW)
+    rcall('HSET', jk, 'state', 'completed', 'result', value, 'finished', NOW, 'made', made)
     emit('completed', id, 'result', value)
-    retain(K_COMPLETED, id, rcall('HGET', jk, 'kc'))
-  elseif kind == 'f' then
-    fail_now(id, jk, value, stack, made)
+    completed[#completed + 1] = {id, f[3]}
+    return true
+  end
+  rcall('HSET', jk, 'made', made)
+  if kind == 'f' then
+    mark_failed(id, jk, value, stack, made)
+    failed[#failed + 1] = {id, f[4]}
   else
     record_attempt(id, made, value, stack)
     rcall('HSET', jk, 'error', value, 'stack', stack)
@@ -73,10 +80,15 @@ local function take(n)
     pop_prio(n); pop_wait(n - #ids)
   end
   local out = {}
+  local locks = {}
+  for j = 1, #ids do
+    locks[#locks + 1] = lock_until
+    locks[#locks + 1] = ids[j]
+  end
+  if #ids > 0 then rcall('ZADD', K_ACTIVE, unpack(locks)) end
   for j = 1, #ids do
     local id = ids[j]
     local jk = jkey(id)
-    rcall('ZADD', K_ACTIVE, lock_until, id)
     rcall('HSET', jk, 'state', 'active', 'token', token, 'started', NOW)
     emit('active', id)
     out[j] = {id, rcall('HMGET', jk, unpack(FIELDS))}
@@ -93,5 +105,7 @@ for _ = 1, tonumber(ARGV[6]) do
   end
   i = i + 5
 end
+retain_all(K_COMPLETED, completed)
+retain_all(K_FAILED, failed)
 promote_due()
 return {take(take_n), refused}

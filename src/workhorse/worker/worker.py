@@ -77,7 +77,8 @@ _Pending = tuple[Outcome, Job, Any]
 @dataclass(frozen=True, slots=True)
 class _Fetched:
     jobs: list[Job]
-    took: int
+    asked: int
+    ok: bool = True
 
 
 @dataclass(slots=True)
@@ -212,13 +213,13 @@ class Worker:
         for task in [t for t in self._inflight if t.done()]:
             self._inflight.discard(task)
             fetched = task.result()
-            self._requested -= fetched.took
+            self._requested -= fetched.asked
             for job in fetched.jobs:
                 self._start(job)
-            if fetched.took:
+            if fetched.ok and fetched.asked:
                 # A short take means the queue is drained for now: wait for the
                 # store to signal work rather than asking again.
-                self._drained = len(fetched.jobs) < fetched.took
+                self._drained = len(fetched.jobs) < fetched.asked
 
     async def _fetch(self, batch: list[_Pending], take: int, lock_ms: int) -> _Fetched:
         try:
@@ -230,7 +231,7 @@ class Worker:
             self._fire("error", exc)
             self._outcomes[:0] = batch  # resent later; a finished job refuses a repeat
             await asyncio.sleep(1.0)
-            return _Fetched([], 0)
+            return _Fetched([], take, ok=False)
         self._after_commit(batch, refused)
         return _Fetched(jobs, take)
 

@@ -1,0 +1,162 @@
+"""Admin state changes: each function is the body of one write transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from workhorse.store.sqlite.tx import Tx, delete_jobs, fail_now, make_ready, oldest
+
+_PENDING = ("waiting", "prioritized", "delayed")
+_OBLITERATE_BATCH = 5000
+
+
+def cancel(tx: Tx, job_id: str) -> str | None:
+    row = tx.conn.execute(
+        "SELECT pk, state, made, kf FROM jobs WHERE queue = ? AND id = ?", (tx.queue, job_id)
+    ).fetchone()
+    if row is None:
+        return None
+    pk, state, made, kf = int(row[0]), str(row[1]), int(row[2]), row[3]
+    if state == "active":
+        tx.conn.execute("UPDATE jobs SET cancel = 1 WHERE pk = ?", (pk,))
+        tx.emit("cancelling", job_id)
+    elif state in _PENDING:
+        tx.conn.execute("UPDATE jobs SET cancel = 1 WHERE pk = ?", (pk,))
+        fail_now(tx, (pk, job_id, kf), "cancelled", "", made)
+    return state
+
+
+def retry(tx: Tx, state: str, limit: int, job_ids: Sequence[str]) -> int:
+    """Move finished jobs back to ready with fresh attempts.  Named jobs must all be in
+    ``state`` (else -1); without names, the oldest ``limit`` of that state."""
+    conn = tx.conn
+    if job_ids:
+        rows = []
+        for job_id in job_ids:
+            row = conn.execute(
+                "SELECT pk, id, prio FROM jobs WHERE queue = ? AND id = ? AND state = ?",
+                (tx.queue, job_id, state),
+            ).fetchone()
+            if row is None:
+                return -1
+            rows.append(row)
+    else:
+        rows = conn.execute(
+            "SELECT pk, id, prio FROM jobs WHERE queue = ? AND state = ? ORDER BY rank, pk "
+            "LIMIT ?",
+            (tx.queue, state, limit),
+        ).fetchall()
+    for pk, job_id, prio in rows:
+        make_ready(
+            tx,
+            int(pk),
+            int(prio),
+            "made = 0, stalls = 0, error = NULL, stack = NULL, finished = NULL, "
+            "result = NULL, started = NULL, cancel = NULL, token = NULL",
+        )
+        tx.emit("waiting", str(job_id), retried="1")
+    return len(rows)
+
+
+def promote(tx: Tx, job_id: str) -> bool:
+    row = tx.conn.execute(
+        "SELECT pk, prio FROM jobs WHERE queue = ? AND id = ? AND state = 'delayed'",
+        (tx.queue, job_id),
+    ).fetchone()
+    if row is None:
+        return False
+    make_ready(tx, int(row[0]), int(row[1]), "due = NULL")
+    tx.emit("waiting", job_id, promoted="1")
+    return True
+
+
+def remove(tx: Tx, job_id: str) -> int:
+    """1 removed, 0 absent, -1 active (refused)."""
+    row = tx.conn.execute(
+        "SELECT pk, state FROM jobs WHERE queue = ? AND id = ?", (tx.queue, job_id)
+    ).fetchone()
+    if row is None:
+        return 0
+    if row[1] == "active":
+        return -1
+    delete_jobs(tx, [(int(row[0]), job_id)])
+    tx.emit("removed", job_id, state=row[1])
+    return 1
+
+
+def clean(tx: Tx, state: str, cutoff: int, limit: int) -> list[str]:
+    """Delete up to ``limit`` jobs of ``state`` older than ``cutoff``: by finish time
+    (oldest first) for finished jobs, by creation time for pending ones."""
+    if state in ("completed", "failed"):
+        rows = oldest(tx, state, limit, cutoff)
+    elif state in _PENDING:
+        # Newest first for waiting, as the Redis store walks its list.
+        direction = "DESC" if state == "waiting" else "ASC"
+        rows = [
+            (int(pk), str(i))
+            for pk, i in tx.conn.execute(
+                f"SELECT pk, id FROM jobs WHERE queue = ? AND state = ? AND ts <= ? "
+                f"ORDER BY rank {direction}, pk {direction} LIMIT ?",
+                (tx.queue, state, cutoff, limit),
+            )
+        ]
+    else:
+        return []
+    delete_jobs(tx, rows)
+    for _, job_id in rows:
+        tx.emit("removed", job_id, state=state)
+    return [job_id for _, job_id in rows]
+
+
+def drain(tx: Tx, include_delayed: bool) -> int:
+    """Delete up to 1000 jobs of each pending state; the caller repeats until 0."""
+    states = _PENDING if include_delayed else _PENDING[:2]
+    n = 0
+    for state in states:
+        rows = oldest(tx, state, 1000)
+        delete_jobs(tx, rows)
+        n += len(rows)
+    if n:
+        tx.emit("drained", "", count=n)
+    return n
+
+
+def set_paused(tx: Tx, paused: bool) -> None:
+    tx.ensure_queue()
+    tx.conn.execute("UPDATE queues SET paused = ? WHERE name = ?", (int(paused), tx.queue))
+    tx.emit("paused" if paused else "resumed", "")
+    if not paused:
+        tx.wake = True
+
+
+def set_fifo_first(tx: Tx, fifo_first: bool) -> None:
+    tx.ensure_queue()
+    tx.conn.execute(
+        "UPDATE queues SET fifo_first = ? WHERE name = ?", (int(fifo_first), tx.queue)
+    )
+
+
+def obliterate_batch(tx: Tx, force: bool) -> int | None:
+    """Delete up to a batch of the queue's jobs; None when refused (active jobs and not
+    ``force``).  The caller repeats until 0, then calls :func:`obliterate_rest`."""
+    conn, q = tx.conn, tx.queue
+    if not force and conn.execute(
+        "SELECT 1 FROM jobs WHERE queue = ? AND state = 'active' LIMIT 1", (q,)
+    ).fetchone():
+        return None
+    rows = [
+        (int(pk), str(i))
+        for pk, i in conn.execute(
+            "SELECT pk, id FROM jobs WHERE queue = ? LIMIT ?", (q, _OBLITERATE_BATCH)
+        )
+    ]
+    delete_jobs(tx, rows)
+    return len(rows)
+
+
+def obliterate_rest(tx: Tx) -> None:
+    conn, q = tx.conn, tx.queue
+    for table in ("jobs", "logs", "history", "events"):
+        conn.execute(f"DELETE FROM {table} WHERE queue = ?", (q,))
+    conn.execute("DELETE FROM counts WHERE queue = ?", (q,))
+    conn.execute("DELETE FROM queues WHERE name = ?", (q,))

@@ -7,17 +7,21 @@ stall / cancel / retry-failed.  After every step the store must agree with the
 model: counts per state, each job's state, and the take order of ready jobs.
 
 The test is synchronous and runs each store call on an event loop of its own (one per
-example), with a fresh store on a fresh key prefix and a clock the test moves by hand.
+example), with a fresh store (Redis: a fresh key prefix; SQLite: a fresh file) and a
+clock the test moves by hand.  It runs once per store kind.
 """
 
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
 import uuid
 from collections.abc import Coroutine
 from dataclasses import replace
 from typing import Any, TypeVar
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -30,9 +34,10 @@ from hypothesis.stateful import (
 )
 
 from tests.conftest import REDIS_URL, delete_prefix, require_redis
-from workhorse import Job, JobOptions, JobState, Queue, RedisStore
+from workhorse import JobOptions, JobState, Queue, RedisStore
 from workhorse.clock import now_ms
-from workhorse.store.base import Outcome, OutcomeKind
+from workhorse.store.base import Outcome, OutcomeKind, Store
+from workhorse.store.sqlite import SqliteStore
 
 T = TypeVar("T")
 
@@ -60,12 +65,13 @@ class ManualClock:
 
 
 class StoreMachine(RuleBasedStateMachine):
+    """The rules and the model; a subclass per store kind supplies the store."""
+
     def __init__(self) -> None:
         super().__init__()
         self.loop = asyncio.new_event_loop()
-        self.prefix = f"whtest-sm-{uuid.uuid4().hex[:10]}"
         self.clock = ManualClock()
-        self.store = RedisStore(REDIS_URL, prefix=self.prefix, clock=self.clock)
+        self.store = self.open_store()
         # Keep every finished job so that the model can count them.
         keep_all = JobOptions(remove_on_complete=False, remove_on_fail=False)
         self.queue = Queue("sm", self.store, default_options=keep_all)
@@ -82,12 +88,18 @@ class StoreMachine(RuleBasedStateMachine):
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         return self.loop.run_until_complete(coro)
 
+    def open_store(self) -> Store:
+        raise NotImplementedError
+
+    def discard_store(self) -> None:
+        """Delete what the example stored (the store is closed already)."""
+
     def teardown(self) -> None:
         try:
             self.run(self.store.close())
         finally:
             self.loop.close()
-            delete_prefix(self.prefix)
+            self.discard_store()
 
     # ---- model helpers ----------------------------------------------------------
     def make_ready(self, job_id: str) -> None:
@@ -115,7 +127,8 @@ class StoreMachine(RuleBasedStateMachine):
             self.state[job_id] = A
 
     def ids_in(self, *states: JobState) -> list[str]:
-        return sorted((i for i, s in self.state.items() if s in states), key=int)
+        """Ids of the jobs in these states, in the order they were added."""
+        return [i for i, s in self.state.items() if s in states]
 
     def take_from_store(self, token: str, n: int, lock_ms: int) -> list[str]:
         expected = self.expected_take(n)
@@ -185,7 +198,7 @@ class StoreMachine(RuleBasedStateMachine):
     def finish(self, data: st.DataObject, kind: OutcomeKind, then_take: int) -> None:
         """Report the outcome of one held job, taking ``then_take`` more in the same
         call (as a worker does)."""
-        job_id = data.draw(st.sampled_from(sorted(self.held, key=int)), label="job")
+        job_id = data.draw(st.sampled_from(self.ids_in(A)), label="job")
         value = b"1" if kind is OutcomeKind.COMPLETE else "it broke"
         outcome = Outcome(job_id, kind, value, "stack", 0)
         # The outcome is applied before the take of the same call.
@@ -249,7 +262,7 @@ class StoreMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def foreign_outcome_is_refused(self, data: st.DataObject) -> None:
         """An outcome from a token that does not hold the job changes nothing."""
-        job_id = data.draw(st.sampled_from(sorted(self.state, key=int)), label="job")
+        job_id = data.draw(st.sampled_from(list(self.state)), label="job")
         kind = data.draw(st.sampled_from(list(OutcomeKind)), label="kind")
         jobs, refused = self.run(
             self.store.fetch(self.queue.name, "intruder", [Outcome(job_id, kind, b"1")], 0, 0)
@@ -279,40 +292,61 @@ class StoreMachine(RuleBasedStateMachine):
 
     # ---- invariants -------------------------------------------------------------
     @invariant()
-    def counts_match(self) -> None:
-        counts = self.run(self.store.counts(self.queue.name))
-        expected = {s: 0 for s in (W, P, D, A, C, F)}
+    def store_matches_model(self) -> None:
+        """Counts per state, every job's state / attempts / stalls, and the take order
+        of the ready jobs all agree with the model."""
+
+        async def observe() -> tuple[Any, ...]:
+            counts = await self.store.counts(self.queue.name)
+            waiting = await self.queue.list_jobs(W, 0, 1000, desc=False)
+            prioritized = await self.queue.list_jobs(P, 0, 1000, desc=False)
+            jobs = [await self.queue.get_job(i) for i in self.state]
+            return counts, waiting, prioritized, jobs
+
+        counts, waiting, prioritized, jobs = self.run(observe())
+
+        expected_counts = dict.fromkeys((W, P, D, A, C, F), 0)
         for s in self.state.values():
-            expected[s] += 1
-        assert {s: counts[s] for s in expected} == expected
-        assert not any(n for s, n in counts.items() if s not in expected)
+            expected_counts[s] += 1
+        assert {s: counts[s] for s in expected_counts} == expected_counts
+        assert not any(n for s, n in counts.items() if s not in expected_counts)
 
-    @invariant()
-    def every_job_as_modelled(self) -> None:
-        async def get_all() -> list[Job | None]:
-            return list(await asyncio.gather(*(self.queue.get_job(i) for i in self.state)))
-
-        jobs = dict(zip(self.state, self.run(get_all()), strict=True))
         actual = {
             i: None if j is None else (j.state, j.attempts_made, j.stalled_count)
-            for i, j in jobs.items()
+            for i, j in zip(self.state, jobs, strict=True)
         }
         expected = {i: (s, self.made[i], self.stalls[i]) for i, s in self.state.items()}
         assert actual == expected
         assert self.held == set(self.ids_in(A))
 
-    @invariant()
-    def ready_order_matches(self) -> None:
-        waiting = self.run(self.queue.list_jobs(W, 0, 1000, desc=False))
-        prioritized = self.run(self.queue.list_jobs(P, 0, 1000, desc=False))
         assert [j.id for j in waiting] == self.waiting
         assert [j.id for j in prioritized] == [e[2] for e in self.prioritized]
 
 
-def test_store_state_machine() -> None:
-    require_redis()
+class RedisMachine(StoreMachine):
+    def open_store(self) -> Store:
+        self.prefix = f"whtest-sm-{uuid.uuid4().hex[:10]}"
+        return RedisStore(REDIS_URL, prefix=self.prefix, clock=self.clock)
+
+    def discard_store(self) -> None:
+        delete_prefix(self.prefix)
+
+
+class SqliteMachine(StoreMachine):
+    def open_store(self) -> Store:
+        self.folder = tempfile.mkdtemp(prefix="whtest-sm-")
+        return SqliteStore(f"{self.folder}/workhorse.db", clock=self.clock)
+
+    def discard_store(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@pytest.mark.parametrize("machine", [RedisMachine, SqliteMachine], ids=["redis", "sqlite"])
+def test_store_state_machine(machine: type[StoreMachine]) -> None:
+    if machine is RedisMachine:
+        require_redis()
     run_state_machine_as_test(
-        StoreMachine,
+        machine,
         settings=settings(
             max_examples=25,
             stateful_step_count=20,

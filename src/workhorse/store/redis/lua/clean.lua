@@ -7,7 +7,10 @@ if state == 'completed' or state == 'failed' then
   local set = (state == 'completed') and K_COMPLETED or K_FAILED
   candidates = rcall('ZRANGEBYSCORE', set, '-inf', cutoff, 'LIMIT', 0, limit)
 elseif state == 'waiting' then
-  candidates = rcall('LRANGE', K_WAIT, 0, -1)
+  -- The list's tail is its oldest job: walk it oldest first, like the sets.
+  local newest_first = rcall('LRANGE', K_WAIT, 0, -1)
+  candidates = {}
+  for i = #newest_first, 1, -1 do candidates[#candidates + 1] = newest_first[i] end
 elseif state == 'prioritized' then
   candidates = rcall('ZRANGE', K_PRIO, 0, -1)
 elseif state == 'delayed' then

@@ -10,10 +10,11 @@ import random
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Literal
 
 #: Named priority levels.  1 is the highest priority; larger numbers run later.
-PRIORITY_LEVELS: Mapping[str, int] = {"high": 1, "normal": 5, "low": 10}
+PRIORITY_LEVELS: Mapping[str, int] = MappingProxyType({"high": 1, "normal": 5, "low": 10})
 MAX_PRIORITY = 2**21
 
 BackoffStrategy = Callable[[int, BaseException], float]

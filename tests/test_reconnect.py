@@ -29,8 +29,9 @@ def _free_port() -> int:
 
 
 class OwnRedis:
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, *extra: str) -> None:
         self.port = port
+        self.extra = extra
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -45,6 +46,7 @@ class OwnRedis:
                 "",
                 "--appendonly",
                 "no",
+                *self.extra,
             ],
             stdout=subprocess.DEVNULL,
         )
@@ -64,14 +66,34 @@ class OwnRedis:
 
 
 @pytest.fixture
-def own_redis() -> Iterator[OwnRedis]:
+def own_redis(request: pytest.FixtureRequest) -> Iterator[OwnRedis]:
     if shutil.which("redis-server") is None:
         pytest.fail("redis-server is not installed: apt-get install redis-server")
-    server = OwnRedis(_free_port())
+    extra = getattr(request, "param", ())
+    server = OwnRedis(_free_port(), *extra)
     server.start()
     yield server
     if server.proc is not None and server.proc.poll() is None:
         server.kill()
+
+
+@pytest.mark.parametrize("own_redis", [("--requirepass", "s3cret")], indirect=True)
+async def test_password_and_database_number_are_honoured(own_redis: OwnRedis) -> None:
+    """The worker's fast path authenticates and selects the database like redis-py."""
+    url = f"redis://:s3cret@127.0.0.1:{own_redis.port}/3"
+    store = RedisStore(url, prefix="wh")
+    queue = Queue("auth", store)
+    job = await queue.add("x", {"n": 1})
+
+    async def handler(j: Job) -> int:
+        return int(j.data["n"]) + 1
+
+    await Worker(queue, handler).run(burst=True)
+    assert await job.result(timeout=5) == 2
+    await store.close()
+    other_db = RedisStore(f"redis://:s3cret@127.0.0.1:{own_redis.port}/0", prefix="wh")
+    assert await Queue("auth", other_db).get_job(job.id) is None, "written to db 3, not 0"
+    await other_db.close()
 
 
 async def test_worker_keeps_working_across_a_redis_restart(own_redis: OwnRedis) -> None:

@@ -9,14 +9,11 @@ from importlib import resources
 from typing import Any, TypeVar
 
 import orjson
-from hiredis import pack_command as _pack
 from redis import asyncio as aioredis
-from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from workhorse.clock import Clock, now_ms
@@ -32,6 +29,7 @@ from workhorse.store.base import (
     Store,
     Waiter,
 )
+from workhorse.store.redis.hot import Fallback, HotConnection, pack
 from workhorse.store.redis.keys import QueueKeys, queues_set
 
 _SCRIPTS = (
@@ -100,7 +98,10 @@ class RedisStore(Store):
             name: self.redis.register_script(src) for name, src in _load_scripts().items()
         }
         self._keys: dict[str, QueueKeys] = {}
-        self._hot: list[AbstractConnection] = []
+        pool = self.redis.connection_pool
+        self._params = dict(pool.connection_kwargs)
+        self._hot_ok = HotConnection.supports(self._params, pool.connection_class)
+        self._hot: list[HotConnection] = []
         self._known_queues: set[str] = set()
 
     @classmethod
@@ -141,29 +142,22 @@ class RedisStore(Store):
         call.  Anything unusual -- the script not loaded yet after a restart, a
         connection problem -- goes through ``_run``, which loads scripts and
         retries with backoff."""
+        if not self._hot_ok:
+            return await self._run(script, queue, *args)
         keys = self.keys(queue).script_keys
         sha = self._scripts[script].sha
-        packed = _pack((b"EVALSHA", sha, len(keys), *keys, self.clock(), self.events_maxlen, *args))
-        pool = self.redis.connection_pool
-        conn = self._hot.pop() if self._hot else pool.make_connection()  # type: ignore[no-untyped-call]
+        packed = pack((b"EVALSHA", sha, len(keys), *keys, self.clock(), self.events_maxlen, *args))
+        conn = self._hot.pop() if self._hot else HotConnection(self._params, _COMMAND_TIMEOUT_S)
         try:
-            await conn.send_packed_command(packed, check_health=False)
-            reply = await conn.read_response()
-        except NoScriptError:
-            pass
-        except (RedisConnectionError, RedisTimeoutError, OSError):
-            await conn.disconnect()
-            # The call may or may not have run.  A repeated fetch is safe (finished
-            # jobs refuse a second outcome; jobs taken twice stall and come back);
-            # a repeated add stores a job twice unless it has a job_id.
-        except BaseException:
-            await conn.disconnect()  # cancelled mid-call: a reply may be pending
-            raise
-        else:
+            reply = await conn.call(packed)
+        except Fallback:
+            # A broken call may or may not have run.  A repeated fetch is safe
+            # (finished jobs refuse a second outcome; jobs taken twice stall and
+            # come back); a repeated add stores a job twice unless it has a job_id.
             self._hot.append(conn)
-            return reply
+            return await self._run(script, queue, *args)
         self._hot.append(conn)
-        return await self._run(script, queue, *args)
+        return reply
 
     # ---- producer ---------------------------------------------------------------
     async def add(self, queue: str, jobs: Sequence[NewJob]) -> list[tuple[str, bool]]:
@@ -423,7 +417,7 @@ class RedisStore(Store):
 
     async def close(self) -> None:
         for conn in self._hot:
-            await conn.disconnect()
+            conn.close()
         self._hot.clear()
         await self.redis.aclose()
 

@@ -171,8 +171,8 @@ class Worker:
         so the store works on one batch while this process runs the other."""
         lock_ms = round(self.options.lock_duration * 1000)
         while not self._closing.is_set():
-            self._send_fetches(lock_ms)
             self._harvest()
+            self._send_fetches(lock_ms)
             if self._inflight or self._outcomes:
                 await self._sleep()
                 continue

@@ -99,9 +99,12 @@ class RedisStore(Store):
         }
         self._keys: dict[str, QueueKeys] = {}
         pool = self.redis.connection_pool
-        self._params = dict(pool.connection_kwargs)
-        self._hot_ok = HotConnection.supports(self._params, pool.connection_class)
-        self._hot: list[HotConnection] = []
+        params = dict(pool.connection_kwargs)
+        self._hot = (
+            HotConnection(params, _COMMAND_TIMEOUT_S)
+            if HotConnection.supports(params, pool.connection_class)
+            else None
+        )
         self._known_queues: set[str] = set()
 
     @classmethod
@@ -137,27 +140,23 @@ class RedisStore(Store):
 
     async def _run_hot(self, script: str, queue: str, *args: Any) -> Any:
         """``_run`` for the per-batch scripts (fetch, add): packs the command in C
-        (hiredis) and sends it on a connection kept by the store for these calls,
+        (hiredis) and sends it on the store's bare connection (see ``hot.py``),
         bypassing the pool and retry layers, which halves the client-side cost per
         call.  Anything unusual -- the script not loaded yet after a restart, a
         connection problem -- goes through ``_run``, which loads scripts and
         retries with backoff."""
-        if not self._hot_ok:
+        if self._hot is None:
             return await self._run(script, queue, *args)
         keys = self.keys(queue).script_keys
         sha = self._scripts[script].sha
         packed = pack((b"EVALSHA", sha, len(keys), *keys, self.clock(), self.events_maxlen, *args))
-        conn = self._hot.pop() if self._hot else HotConnection(self._params, _COMMAND_TIMEOUT_S)
         try:
-            reply = await conn.call(packed)
+            return await self._hot.call(packed)
         except Fallback:
             # A broken call may or may not have run.  A repeated fetch is safe
             # (finished jobs refuse a second outcome; jobs taken twice stall and
             # come back); a repeated add stores a job twice unless it has a job_id.
-            self._hot.append(conn)
             return await self._run(script, queue, *args)
-        self._hot.append(conn)
-        return reply
 
     # ---- producer ---------------------------------------------------------------
     async def add(self, queue: str, jobs: Sequence[NewJob]) -> list[tuple[str, bool]]:
@@ -416,9 +415,8 @@ class RedisStore(Store):
         await self._guard(self.redis.ping())
 
     async def close(self) -> None:
-        for conn in self._hot:
-            conn.close()
-        self._hot.clear()
+        if self._hot is not None:
+            self._hot.close()
         await self.redis.aclose()
 
 

@@ -1,6 +1,7 @@
 """Shared fixtures.  Every contract test runs once per store kind (``store`` fixture).
 
-Redis tests use the server at ``WORKHORSE_TEST_REDIS`` (default
+SQLite tests use a fresh database file under the test's ``tmp_path``.  Redis tests
+use the server at ``WORKHORSE_TEST_REDIS`` (default
 redis://127.0.0.1:6379/0) under a key prefix of their own and delete only the keys
 with that prefix.  Without a reachable Redis the tests fail under CI (``CI`` set)
 and are skipped locally with a message saying how to start one.
@@ -10,16 +11,18 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
 import pytest
 import redis
 
 from workhorse import Queue, RedisStore
 from workhorse.store.base import Store
+from workhorse.store.sqlite import SqliteStore
 
 REDIS_URL = os.environ.get("WORKHORSE_TEST_REDIS", "redis://127.0.0.1:6379/0")
-STORE_KINDS = ["redis"]
+STORE_KINDS = ["redis", "sqlite"]
 
 
 def _redis_available() -> bool:
@@ -56,20 +59,43 @@ def prefix() -> str:
     return f"whtest-{uuid.uuid4().hex[:10]}"
 
 
+@pytest.fixture(params=STORE_KINDS)
+def store_kind(request: pytest.FixtureRequest) -> str:
+    kind = str(request.param)
+    if kind == "redis":
+        require_redis()
+    return kind
+
+
 @pytest.fixture
-def make_store(prefix: str) -> Callable[..., Store]:
+def sqlite_path(tmp_path: Path) -> Path:
+    return tmp_path / "workhorse.db"
+
+
+@pytest.fixture
+def make_store(store_kind: str, prefix: str, sqlite_path: Path) -> Iterator[Callable[..., Store]]:
     """Build more stores on the same data (another 'process' view, clock, ...)."""
+    made: list[SqliteStore] = []
 
     def make(**kwargs: object) -> Store:
+        if store_kind == "sqlite":
+            s = SqliteStore(sqlite_path, **kwargs)  # type: ignore[arg-type]
+            made.append(s)
+            return s
         return RedisStore(REDIS_URL, prefix=prefix, **kwargs)  # type: ignore[arg-type]
 
-    return make
+    yield make
+    for s in made:  # the tests close what they make; this only catches leftovers
+        s.close_sync()
 
 
-@pytest.fixture(params=STORE_KINDS)
-async def store(request: pytest.FixtureRequest, prefix: str) -> AsyncIterator[Store]:
-    assert request.param == "redis"
-    require_redis()
+@pytest.fixture
+async def store(store_kind: str, prefix: str, sqlite_path: Path) -> AsyncIterator[Store]:
+    if store_kind == "sqlite":
+        lite = SqliteStore(sqlite_path)
+        yield lite
+        await lite.close()
+        return
     s = RedisStore(REDIS_URL, prefix=prefix)
     yield s
     await s.close()

@@ -20,12 +20,14 @@ import pytest
 from tests.conftest import REDIS_URL
 from workhorse import JobOptions, JobState, Queue
 from workhorse.store.base import Store
+from workhorse.store.sqlite import SqliteStore
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def spawn(prefix: str) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+def spawn(store: Store, prefix: str) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """Start worker processes on the test's store (runs once per store kind)."""
     procs: list[subprocess.Popen[bytes]] = []
 
     def start(lock: float = 1.0) -> subprocess.Popen[bytes]:
@@ -35,6 +37,8 @@ def spawn(prefix: str) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
             "WH_TEST_PREFIX": prefix,
             "WH_TEST_LOCK": str(lock),
         }
+        if isinstance(store, SqliteStore):
+            env["WH_TEST_STORE_URL"] = store.url
         proc = subprocess.Popen(
             [sys.executable, "-m", "workhorse.cli", "worker", "tests.apps.crash_app:app"],
             env=env,

@@ -1,7 +1,8 @@
 """A Workhorse application for tests that run workers as real processes.
 
-Configured by environment: ``WH_TEST_URL`` and ``WH_TEST_PREFIX`` (the test's own
-key prefix), ``WH_TEST_LOCK`` (lock duration, seconds).
+Configured by environment: ``WH_TEST_STORE_URL`` (any store URL, e.g.
+``sqlite:////tmp/x/workhorse.db``) or else ``WH_TEST_URL`` and ``WH_TEST_PREFIX`` (a
+Redis URL and the test's own key prefix), ``WH_TEST_LOCK`` (lock duration, seconds).
 """
 
 from __future__ import annotations
@@ -10,9 +11,13 @@ import asyncio
 import os
 
 from workhorse import Job, RedisStore, Workhorse
+from workhorse.store import connect
 
+_URL = os.environ.get("WH_TEST_STORE_URL")
 app = Workhorse(
-    RedisStore(
+    connect(_URL)
+    if _URL
+    else RedisStore(
         os.environ.get("WH_TEST_URL", "redis://127.0.0.1:6379/0"),
         prefix=os.environ.get("WH_TEST_PREFIX", "whtest-apps"),
     )

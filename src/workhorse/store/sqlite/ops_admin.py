@@ -22,7 +22,7 @@ def cancel(tx: Tx, job_id: str) -> str | None:
         tx.emit("cancelling", job_id)
     elif state in _PENDING:
         tx.conn.execute("UPDATE jobs SET cancel = 1 WHERE pk = ?", (pk,))
-        fail_now(tx, (pk, job_id, kf), "cancelled", "", made)
+        fail_now(tx, state, (pk, job_id, kf), "cancelled", "", made)
     return state
 
 
@@ -42,13 +42,13 @@ def retry(tx: Tx, state: str, limit: int, job_ids: Sequence[str]) -> int:
             rows.append(row)
     else:
         rows = conn.execute(
-            "SELECT pk, id, prio FROM jobs WHERE queue = ? AND state = ? ORDER BY rank, pk "
-            "LIMIT ?",
+            "SELECT pk, id, prio FROM jobs WHERE queue = ? AND state = ? ORDER BY rank, pk LIMIT ?",
             (tx.queue, state, limit),
         ).fetchall()
     for pk, job_id, prio in rows:
         make_ready(
             tx,
+            state,
             int(pk),
             int(prio),
             "made = 0, stalls = 0, error = NULL, stack = NULL, finished = NULL, "
@@ -65,7 +65,7 @@ def promote(tx: Tx, job_id: str) -> bool:
     ).fetchone()
     if row is None:
         return False
-    make_ready(tx, int(row[0]), int(row[1]), "due = NULL")
+    make_ready(tx, "delayed", int(row[0]), int(row[1]), "due = NULL")
     tx.emit("waiting", job_id, promoted="1")
     return True
 
@@ -79,7 +79,7 @@ def remove(tx: Tx, job_id: str) -> int:
         return 0
     if row[1] == "active":
         return -1
-    delete_jobs(tx, [(int(row[0]), job_id)])
+    delete_jobs(tx, [(int(row[0]), job_id)], row[1])
     tx.emit("removed", job_id, state=row[1])
     return 1
 
@@ -102,7 +102,7 @@ def clean(tx: Tx, state: str, cutoff: int, limit: int) -> list[str]:
         ]
     else:
         return []
-    delete_jobs(tx, rows)
+    delete_jobs(tx, rows, state)
     for _, job_id in rows:
         tx.emit("removed", job_id, state=state)
     return [job_id for _, job_id in rows]
@@ -114,7 +114,7 @@ def drain(tx: Tx, include_delayed: bool) -> int:
     n = 0
     for state in states:
         rows = oldest(tx, state, 1000)
-        delete_jobs(tx, rows)
+        delete_jobs(tx, rows, state)
         n += len(rows)
     if n:
         tx.emit("drained", "", count=n)
@@ -131,27 +131,28 @@ def set_paused(tx: Tx, paused: bool) -> None:
 
 def set_fifo_first(tx: Tx, fifo_first: bool) -> None:
     tx.ensure_queue()
-    tx.conn.execute(
-        "UPDATE queues SET fifo_first = ? WHERE name = ?", (int(fifo_first), tx.queue)
-    )
+    tx.conn.execute("UPDATE queues SET fifo_first = ? WHERE name = ?", (int(fifo_first), tx.queue))
 
 
 def obliterate_batch(tx: Tx, force: bool) -> int | None:
     """Delete up to a batch of the queue's jobs; None when refused (active jobs and not
     ``force``).  The caller repeats until 0, then calls :func:`obliterate_rest`."""
     conn, q = tx.conn, tx.queue
-    if not force and conn.execute(
-        "SELECT 1 FROM jobs WHERE queue = ? AND state = 'active' LIMIT 1", (q,)
-    ).fetchone():
+    if (
+        not force
+        and conn.execute(
+            "SELECT 1 FROM jobs WHERE queue = ? AND state = 'active' LIMIT 1", (q,)
+        ).fetchone()
+    ):
         return None
-    rows = [
-        (int(pk), str(i))
-        for pk, i in conn.execute(
-            "SELECT pk, id FROM jobs WHERE queue = ? LIMIT ?", (q, _OBLITERATE_BATCH)
-        )
-    ]
-    delete_jobs(tx, rows)
-    return len(rows)
+    by_state: dict[str, list[tuple[int, str]]] = {}
+    for pk, job_id, state in conn.execute(
+        "SELECT pk, id, state FROM jobs WHERE queue = ? LIMIT ?", (q, _OBLITERATE_BATCH)
+    ):
+        by_state.setdefault(str(state), []).append((int(pk), str(job_id)))
+    for state, rows in by_state.items():
+        delete_jobs(tx, rows, state)
+    return sum(len(rows) for rows in by_state.values())
 
 
 def obliterate_rest(tx: Tx) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
+
 from workhorse.store.base import LockNotice, NewJob, Outcome, OutcomeKind, StalledReport
 from workhorse.store.sqlite.tx import (
     READY,
@@ -13,6 +15,8 @@ from workhorse.store.sqlite.tx import (
     count,
     fail_now,
     make_ready,
+    mark_failed,
+    marks,
     record_attempt,
     retain,
 )
@@ -31,16 +35,14 @@ FETCH_FIELDS = (
     "tags",
     "meta",
 )
+_COLS = ", ".join(FETCH_FIELDS)
 LOG_LINES_KEPT = 1000
 _INSERT_JOB = (
     "INSERT INTO jobs (queue, id, state, rank, name, data, opts, ts, prio, due, owner, tags, "
-    "meta, kc, kf) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "meta, kc, kf) VALUES "
 )
-
-
-def _text(raw: bytes | str) -> str | None:
-    value = raw.decode() if isinstance(raw, bytes) else raw
-    return value or None
+_JOB_COLUMNS = 15
+_JOB_VALUES = "(" + ", ".join("?" * _JOB_COLUMNS) + ")"
 
 
 def add(tx: Tx, jobs: Sequence[NewJob]) -> list[tuple[str, bool]]:
@@ -48,19 +50,20 @@ def add(tx: Tx, jobs: Sequence[NewJob]) -> list[tuple[str, bool]]:
     tx.ensure_queue(known=True)
     conn, q, now = tx.conn, tx.queue, tx.now
     out: list[tuple[str, bool]] = []
-    rows: list[tuple[Any, ...]] = []
+    values: list[Any] = []  # _JOB_VALUES of every new job, flat
+    events = tx.events
+    dumps = orjson.dumps
     seen: set[str] = set()
+    added: dict[str, int] = {}
     for j in jobs:
         if j.job_id:
             job_id = j.job_id
-            if job_id in seen or conn.execute(
-                "SELECT 1 FROM jobs WHERE queue = ? AND id = ?", (q, job_id)
-            ).fetchone():
+            if job_id in seen or _exists(tx, job_id):
                 out.append((job_id, False))
                 continue
+            seen.add(job_id)
         else:
             job_id = tx.next_id()
-        seen.add(job_id)
         due: int | None = None
         if j.delay_ms > 0:
             state, rank = "delayed", now + j.delay_ms
@@ -68,71 +71,112 @@ def add(tx: Tx, jobs: Sequence[NewJob]) -> list[tuple[str, bool]]:
             tx.due_at(due)
         else:
             state, rank = tx.ready_slot(j.priority)
-        rows.append(
-            (
-                q,
-                job_id,
-                state,
-                rank,
-                j.name,
-                _text(j.data),
-                _text(j.opts),
-                now,
-                j.priority,
-                due,
-                j.owner or None,
-                _text(j.tags),
-                _text(j.meta),
-                j.keep_completed,
-                j.keep_failed,
-            )
+        values += (
+            q,
+            job_id,
+            state,
+            rank,
+            j.name,
+            j.data.decode(),
+            j.opts.decode(),
+            now,
+            j.priority,
+            due,
+            j.owner or None,
+            j.tags.decode() or None,
+            j.meta.decode() or None,
+            j.keep_completed,
+            j.keep_failed,
         )
-        tx.emit("added", job_id, name=j.name, state=state)
+        added[state] = added.get(state, 0) + 1
+        # tx.emit("added", job_id, name=..., state=...), inlined for bulk adds.
+        payload = f'{{"name":{dumps(j.name).decode()},"state":"{state}"}}'
+        events.append((q, "added", job_id, payload))
         out.append((job_id, True))
-    conn.executemany(_INSERT_JOB, rows)
+    for state, n in added.items():
+        tx.move(None, state, n)
+    step = 60 * _JOB_COLUMNS
+    for i in range(0, len(values), step):
+        chunk = values[i : i + step]
+        rows = ",".join([_JOB_VALUES] * (len(chunk) // _JOB_COLUMNS))
+        conn.execute(_INSERT_JOB + rows, chunk)
     return out
 
 
+def _exists(tx: Tx, job_id: str) -> bool:
+    row = tx.conn.execute("SELECT 1 FROM jobs WHERE queue = ? AND id = ?", (tx.queue, job_id))
+    return row.fetchone() is not None
+
+
 # ---- fetch: outcomes, promotion, take ------------------------------------------------
-def _finish(tx: Tx, token: str, o: Outcome) -> bool:
+def _apply_outcomes(tx: Tx, token: str, outcomes: Sequence[Outcome]) -> list[str]:
+    """Finish the jobs this worker holds; returns the ids refused (lock not held)."""
+    if not outcomes:
+        return []
     conn, now = tx.conn, tx.now
-    row = conn.execute(
-        "SELECT pk, made, prio, kc, kf FROM jobs WHERE queue = ? AND id = ? "
-        "AND state = 'active' AND token = ?",
-        (tx.queue, o.job_id, token),
-    ).fetchone()
-    if row is None:
-        return False
-    pk, made, prio, kc, kf = int(row[0]), int(row[1]) + 1, int(row[2]), row[3], row[4]
-    value = o.value.decode() if isinstance(o.value, bytes) else o.value
-    if o.kind is OutcomeKind.COMPLETE:
-        conn.execute(
-            "UPDATE jobs SET state = 'completed', rank = ?, made = ?, result = ?, finished = ? "
-            "WHERE pk = ?",
-            (now, made, value, now, pk),
+    ids = list({o.job_id for o in outcomes})
+    held = {
+        str(row[0]): row
+        for row in conn.execute(
+            "SELECT id, pk, made, prio, kc, kf FROM jobs WHERE queue = ? AND state = 'active' "
+            f"AND token = ? AND id IN ({marks(len(ids))})",
+            (tx.queue, token, *ids),
         )
-        tx.emit("completed", o.job_id, result=value)
-        retain(tx, "completed", pk, o.job_id, kc)
-    elif o.kind is OutcomeKind.FAIL:
-        fail_now(tx, (pk, o.job_id, kf), value, o.stack, made, made=made)
-    else:
-        record_attempt(tx, o.job_id, made, value, o.stack)
-        if o.delay_ms > 0:
-            due = now + o.delay_ms
-            conn.execute(
-                "UPDATE jobs SET state = 'delayed', rank = ?, due = ?, made = ?, error = ?, "
-                "stack = ? WHERE pk = ?",
-                (due, due, made, value, o.stack, pk),
-            )
-            tx.due_at(due)
+    }
+    refused: list[str] = []
+    completed: list[tuple[int, str, str | None]] = []
+    done: dict[str, list[int]] = {}  # result -> jobs (one UPDATE per distinct result)
+    failed: list[tuple[int, str, str | None]] = []
+    for o in outcomes:
+        row = held.pop(o.job_id, None)  # a second outcome for one job is refused
+        if row is None:
+            refused.append(o.job_id)
+            continue
+        _, pk, made, prio, kc, kf = row
+        made += 1
+        value = o.value.decode() if isinstance(o.value, bytes) else o.value
+        if o.kind is OutcomeKind.COMPLETE:
+            done.setdefault(value, []).append(pk)
+            tx.emit("completed", o.job_id, result=value)
+            completed.append((pk, o.job_id, kc))
+        elif o.kind is OutcomeKind.FAIL:
+            mark_failed(tx, "active", (pk, o.job_id), value, o.stack, made, made=made)
+            failed.append((pk, o.job_id, kf))
         else:
-            state, rank = tx.ready_slot(prio)
-            conn.execute(
-                "UPDATE jobs SET state = ?, rank = ?, made = ?, error = ?, stack = ? WHERE pk = ?",
-                (state, rank, made, value, o.stack, pk),
-            )
-        tx.emit("retrying", o.job_id, error=value, attempt=made, delay=o.delay_ms)
-    return True
+            _retry_later(tx, pk, prio, made, o, value)
+    for value, pks in done.items():
+        tx.move("active", "completed", len(pks))
+        conn.execute(
+            "UPDATE jobs SET state = 'completed', rank = ?, made = made + 1, result = ?, "
+            f"finished = ? WHERE pk IN ({marks(len(pks))})",
+            (now, value, now, *pks),
+        )
+    if completed:
+        retain(tx, "completed", completed)
+    if failed:
+        retain(tx, "failed", failed)
+    return refused
+
+
+def _retry_later(tx: Tx, pk: int, prio: int, made: int, o: Outcome, error: str) -> None:
+    record_attempt(tx, o.job_id, made, error, o.stack)
+    if o.delay_ms > 0:
+        due = tx.now + o.delay_ms
+        tx.conn.execute(
+            "UPDATE jobs SET state = 'delayed', rank = ?, due = ?, made = ?, error = ?, "
+            "stack = ? WHERE pk = ?",
+            (due, due, made, error, o.stack, pk),
+        )
+        tx.move("active", "delayed")
+        tx.due_at(due)
+    else:
+        state, rank = tx.ready_slot(prio)
+        tx.move("active", state)
+        tx.conn.execute(
+            "UPDATE jobs SET state = ?, rank = ?, made = ?, error = ?, stack = ? WHERE pk = ?",
+            (state, rank, made, error, o.stack, pk),
+        )
+    tx.emit("retrying", o.job_id, error=error, attempt=made, delay=o.delay_ms)
 
 
 def promote_due(tx: Tx) -> None:
@@ -142,11 +186,12 @@ def promote_due(tx: Tx) -> None:
         (tx.queue, tx.now),
     ).fetchall()
     for pk, job_id, prio in rows:
-        make_ready(tx, int(pk), int(prio), "due = NULL")
+        make_ready(tx, "delayed", int(pk), int(prio), "due = NULL")
         tx.emit("waiting", str(job_id))
 
 
-def _take(tx: Tx, token: str, n: int, lock_until: int) -> list[tuple[str, dict[str, Any]]]:
+def _take(tx: Tx, token: str, n: int, lock_until: int) -> list[tuple[Any, ...]]:
+    """Take up to ``n`` ready jobs; rows of ``(id, *FETCH_FIELDS)`` in take order."""
     if n <= 0:
         return []
     conn, q = tx.conn, tx.queue
@@ -154,35 +199,42 @@ def _take(tx: Tx, token: str, n: int, lock_until: int) -> list[tuple[str, dict[s
     if meta is None or meta[0]:
         return []
     order = READY[::-1] if meta[1] else READY
-    picked: list[tuple[int, str]] = []
+    picked: list[int] = []
     for state in order:
         if len(picked) >= n:
             break
-        picked += conn.execute(
-            "SELECT pk, id FROM jobs WHERE queue = ? AND state = ? ORDER BY rank, pk LIMIT ?",
-            (q, state, n - len(picked)),
-        ).fetchall()
+        got = [
+            pk
+            for (pk,) in conn.execute(
+                "SELECT pk FROM jobs WHERE queue = ? AND state = ? ORDER BY rank, pk LIMIT ?",
+                (q, state, n - len(picked)),
+            )
+        ]
+        tx.move(state, "active", len(got))
+        picked += got
     if not picked:
         return []
-    conn.executemany(
-        "UPDATE jobs SET state = 'active', rank = ?, token = ?, started = ? WHERE pk = ?",
-        [(lock_until, token, tx.now, pk) for pk, _ in picked],
+    where = f"pk IN ({marks(len(picked))})"
+    conn.execute(
+        f"UPDATE jobs SET state = 'active', rank = ?, token = ?, started = ? WHERE {where}",
+        (lock_until, token, tx.now, *picked),
     )
-    cols = ", ".join(FETCH_FIELDS)
-    out = []
-    for pk, job_id in picked:
-        tx.emit("active", job_id)
-        row = conn.execute(f"SELECT {cols} FROM jobs WHERE pk = ?", (pk,)).fetchone()
-        out.append((str(job_id), dict(zip(FETCH_FIELDS, row, strict=True))))
-    if len(picked) == n and count(conn, q, READY) > 0:
+    rows = {
+        row[0]: row[1:]
+        for row in conn.execute(f"SELECT pk, id, {_COLS} FROM jobs WHERE {where}", picked)
+    }
+    out = [rows[pk] for pk in picked]
+    for row in out:
+        tx.emit("active", row[0])
+    if len(picked) == n and tx.count(READY) > 0:
         tx.wake = True
     return out
 
 
 def fetch(
     tx: Tx, token: str, outcomes: Sequence[Outcome], take: int, lock_until: int
-) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
-    refused = [o.job_id for o in outcomes if not _finish(tx, token, o)]
+) -> tuple[list[tuple[Any, ...]], list[str]]:
+    refused = _apply_outcomes(tx, token, outcomes)
     promote_due(tx)
     return _take(tx, token, take, lock_until), refused
 
@@ -202,9 +254,7 @@ def fetch_needed(tx: Tx, has_outcomes: bool, take: int) -> bool:
 
 
 # ---- locks ------------------------------------------------------------------------
-def extend_locks(
-    tx: Tx, token: str, job_ids: Sequence[str], lock_until: int
-) -> list[LockNotice]:
+def extend_locks(tx: Tx, token: str, job_ids: Sequence[str], lock_until: int) -> list[LockNotice]:
     conn, q = tx.conn, tx.queue
     out: list[LockNotice] = []
     for job_id in job_ids:
@@ -234,7 +284,7 @@ def release(tx: Tx, token: str, job_ids: Sequence[str]) -> int:
         ).fetchone()
         if row is None:
             continue
-        make_ready(tx, int(row[0]), int(row[1]), "token = NULL")
+        make_ready(tx, "active", int(row[0]), int(row[1]), "token = NULL")
         tx.emit("waiting", job_id, released="1")
         n += 1
     return n
@@ -262,14 +312,14 @@ def recover_stalled(tx: Tx, max_stalled: int) -> StalledReport:
         tx.emit("stalled", job_id, count=stalls)
         attempt = int(made) + 1
         if cancel:
-            fail_now(tx, (pk, job_id, kf), "cancelled", "", attempt)
+            fail_now(tx, "active", (pk, job_id, kf), "cancelled", "", attempt)
             report.failed.append(job_id)
         elif stalls > max_stalled:
             reason = f"job stalled more than {max_stalled} time(s)"
-            fail_now(tx, (pk, job_id, kf), reason, "", attempt)
+            fail_now(tx, "active", (pk, job_id, kf), reason, "", attempt)
             report.failed.append(job_id)
         else:
-            make_ready(tx, pk, int(prio))
+            make_ready(tx, "active", pk, int(prio))
             tx.emit("waiting", job_id)
             report.requeued.append(job_id)
     return report

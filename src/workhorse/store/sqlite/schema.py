@@ -5,8 +5,10 @@ Schema (every table is keyed by queue name; one file holds any number of queues)
     workhorse_meta  key/value: "schema" = "workhorse", "version" = SCHEMA_VERSION.  Its
                     presence is what makes a file a Workhorse database.
     queues          one row per queue touched: known (received a job), paused,
-                    fifo_first, last_id (generated ids), seq (ready-order counter)
-    counts          jobs per (queue, state), kept exact by triggers on ``jobs``
+                    fifo_first, last_id (generated ids), seq (ready-order counter),
+                    nevents (events in its stream, for trimming)
+    counts          jobs per (queue, state), kept exact by every transaction that
+                    moves jobs (Tx.move), so counts and count-based retention are O(1)
     jobs            one row per job, with the field names of Job.from_fields, plus
                     ``rank``: the order inside its state -- take order for waiting
                     (seq) and prioritized (priority * 2^40 + seq), due time for
@@ -16,7 +18,8 @@ Schema (every table is keyed by queue name; one file holds any number of queues)
     logs            log lines of a job (the last LOG_LINES_KEPT)
     history         failed attempts of a job (the last 20)
     events          per-queue event stream; ``seq`` (AUTOINCREMENT, never reused)
-                    is the position; trimmed to about events_maxlen per queue
+                    is the position; trimmed to about events_maxlen per queue (the
+                    oldest go once it is TRIM_SLACK over, like Redis ``MAXLEN ~``)
     listeners       sleeping workers and event readers of this file: the address of
                     the datagram socket a writer pokes after a commit (see wake.py)
 
@@ -42,7 +45,8 @@ CREATE TABLE queues (
     paused INTEGER NOT NULL DEFAULT 0,
     fifo_first INTEGER NOT NULL DEFAULT 0,
     last_id INTEGER NOT NULL DEFAULT 0,
-    seq INTEGER NOT NULL DEFAULT 0
+    seq INTEGER NOT NULL DEFAULT 0,
+    nevents INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 CREATE TABLE counts (
     queue TEXT NOT NULL,
@@ -81,17 +85,6 @@ CREATE TABLE jobs (
 );
 CREATE UNIQUE INDEX jobs_by_id ON jobs (queue, id);
 CREATE INDEX jobs_by_rank ON jobs (queue, state, rank);
-CREATE TRIGGER jobs_count_insert AFTER INSERT ON jobs BEGIN
-    UPDATE counts SET n = n + 1 WHERE queue = NEW.queue AND state = NEW.state;
-END;
-CREATE TRIGGER jobs_count_delete AFTER DELETE ON jobs BEGIN
-    UPDATE counts SET n = n - 1 WHERE queue = OLD.queue AND state = OLD.state;
-END;
-CREATE TRIGGER jobs_count_update AFTER UPDATE OF state ON jobs
-WHEN OLD.state IS NOT NEW.state BEGIN
-    UPDATE counts SET n = n - 1 WHERE queue = OLD.queue AND state = OLD.state;
-    UPDATE counts SET n = n + 1 WHERE queue = NEW.queue AND state = NEW.state;
-END;
 CREATE TABLE logs (
     pk INTEGER PRIMARY KEY,
     queue TEXT NOT NULL,
@@ -273,5 +266,7 @@ def _configure(conn: sqlite3.Connection, path: Path, synchronous: str) -> None:
             "on a local file system",
         )
     conn.execute(f"PRAGMA synchronous = {synchronous}")
+    # Checkpoints run on the store's thread, never inline on an event loop (db.py).
+    conn.execute("PRAGMA wal_autocheckpoint = 0")
     conn.execute("PRAGMA temp_store = MEMORY")
     conn.execute("PRAGMA cache_size = -16000")

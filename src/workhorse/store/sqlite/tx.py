@@ -19,11 +19,12 @@ import orjson
 #: Prioritized jobs rank by priority first (at most 2^21), then by ready order.
 PRIO_SHIFT = 1 << 40
 HISTORY_KEPT = 20
-#: Trim a queue's event stream when its positions cross a multiple of this (the
-#: stream is kept at about ``events_maxlen``, like Redis ``MAXLEN ~``).
-TRIM_EVERY = 64
+#: A queue's event stream is trimmed back to ``events_maxlen`` once it is this many
+#: events (or 1 %) over; the check runs when positions cross a multiple of
+#: TRIM_CHECK.  The stream is kept at about ``events_maxlen``, like Redis ``MAXLEN ~``.
+TRIM_SLACK = 64
+TRIM_CHECK = 16
 _RETENTION = re.compile(r"^(-?\d+):(-?\d+)$")
-STATES = ("waiting", "prioritized", "delayed", "active", "completed", "failed")
 READY = ("prioritized", "waiting")
 
 
@@ -32,6 +33,7 @@ class Tx:
 
     __slots__ = (
         "_last_id",
+        "_moves",
         "_seq",
         "conn",
         "events",
@@ -54,20 +56,19 @@ class Tx:
         self.listeners: list[tuple[str, str]] = []
         self._seq: int | None = None
         self._last_id: int | None = None
+        self._moves: dict[str, int] = {}
 
     # ---- queue row ----------------------------------------------------------------
     def ensure_queue(self, known: bool = False) -> None:
-        """Create the queue's row (and its counters) if missing."""
-        cur = self.conn.execute("INSERT OR IGNORE INTO queues (name) VALUES (?)", (self.queue,))
-        if cur.rowcount:
-            self.conn.executemany(
-                "INSERT OR IGNORE INTO counts (queue, state, n) VALUES (?, ?, 0)",
-                [(self.queue, s) for s in STATES],
-            )
+        """Create the queue's row if missing (``known``: it received a job)."""
         if known:
             self.conn.execute(
-                "UPDATE queues SET known = 1 WHERE name = ? AND known = 0", (self.queue,)
+                "INSERT INTO queues (name, known) VALUES (?, 1) "
+                "ON CONFLICT (name) DO UPDATE SET known = 1 WHERE known = 0",
+                (self.queue,),
             )
+        else:
+            self.conn.execute("INSERT OR IGNORE INTO queues (name) VALUES (?)", (self.queue,))
 
     def _load_counters(self) -> None:
         row = self.conn.execute(
@@ -97,30 +98,53 @@ class Tx:
             return "prioritized", prio * PRIO_SHIFT + self._seq
         return "waiting", self._seq
 
+    # ---- counts per state -----------------------------------------------------------
+    def move(self, frm: str | None, to: str | None, n: int = 1) -> None:
+        """Record ``n`` jobs leaving state ``frm`` (None: new) for ``to`` (None:
+        deleted); the ``counts`` table is updated once, when the transaction ends."""
+        moves = self._moves
+        if frm is not None:
+            moves[frm] = moves.get(frm, 0) - n
+        if to is not None:
+            moves[to] = moves.get(to, 0) + n
+
+    def count(self, states: Iterable[str]) -> int:
+        """Jobs in these states now (including this transaction's moves)."""
+        states = tuple(states)
+        return count(self.conn, self.queue, states) + sum(self._moves.get(s, 0) for s in states)
+
     def due_at(self, due: int) -> None:
         self.wake_at = due if self.wake_at is None else min(self.wake_at, due)
 
     # ---- events -----------------------------------------------------------------
     def emit(self, ev: str, job_id: str, **fields: object) -> None:
-        payload = orjson.dumps({k: str(v) for k, v in fields.items()}).decode()
+        payload = orjson.dumps({k: str(v) for k, v in fields.items()}).decode() if fields else "{}"
         self.events.append((self.queue, ev, job_id, payload))
 
     def finish(self) -> None:
         """Write what was buffered: events (and trim the stream), counters; read the
         listeners to wake after the commit."""
         conn = self.conn
+        moved = [(self.queue, state, n) for state, n in self._moves.items() if n]
+        if moved:
+            conn.executemany(
+                "INSERT INTO counts (queue, state, n) VALUES (?, ?, ?) "
+                "ON CONFLICT (queue, state) DO UPDATE SET n = n + excluded.n",
+                moved,
+            )
         if self._seq is not None:
             conn.execute(
                 "UPDATE queues SET seq = ?, last_id = ? WHERE name = ?",
                 (self._seq, self._last_id, self.queue),
             )
         if self.events:
-            conn.executemany(
-                "INSERT INTO events (queue, ev, job, fields) VALUES (?, ?, ?, ?)", self.events
+            insert_events(conn, self.events)
+            conn.execute(
+                "UPDATE queues SET nevents = nevents + ? WHERE name = ?",
+                (len(self.events), self.queue),
             )
             last = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
-            first = last - len(self.events) + 1
-            if last // TRIM_EVERY != (first - 1) // TRIM_EVERY:
+            if last // TRIM_CHECK != (last - len(self.events)) // TRIM_CHECK:
                 trim_events(conn, self.queue, self.maxlen)
         if self.events or self.wake or self.wake_at is not None:
             self.listeners = conn.execute(
@@ -128,25 +152,50 @@ class Tx:
             ).fetchall()
 
 
+def insert_events(conn: sqlite3.Connection, events: list[tuple[str, str, str, str]]) -> None:
+    """Append events, many rows per statement (cheaper than one call per row)."""
+    for i in range(0, len(events), 250):
+        chunk = events[i : i + 250]
+        values = ",".join(["(?, ?, ?, ?)"] * len(chunk))
+        conn.execute(
+            f"INSERT INTO events (queue, ev, job, fields) VALUES {values}",
+            [v for event in chunk for v in event],
+        )
+
+
 def trim_events(conn: sqlite3.Connection, queue: str, maxlen: int) -> None:
+    """Drop the oldest events of the queue once it has TRIM_SLACK more than ``maxlen``
+    (the cost is that of the rows deleted, not of the stream's length)."""
+    row = conn.execute("SELECT nevents FROM queues WHERE name = ?", (queue,)).fetchone()
+    extra = 0 if row is None else int(row[0]) - max(maxlen, 0)
+    if extra < max(TRIM_SLACK, maxlen // 100):
+        return
     conn.execute(
-        "DELETE FROM events WHERE queue = ? AND seq <= (SELECT seq FROM events "
-        "WHERE queue = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)",
-        (queue, queue, max(maxlen, 0)),
+        "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE queue = ? "
+        "ORDER BY seq LIMIT ?)",
+        (queue, extra),
     )
+    conn.execute("UPDATE queues SET nevents = nevents - ? WHERE name = ?", (extra, queue))
 
 
 # ---- shared state changes ----------------------------------------------------------
-def delete_jobs(tx: Tx, rows: Sequence[tuple[int, str]]) -> None:
-    """Delete jobs (``(pk, id)`` pairs) with their logs and history."""
-    if not rows:
-        return
+def marks(n: int) -> str:
+    """``?, ?, ...`` for an IN list of ``n`` values."""
+    return ",".join("?" * n)
+
+
+def delete_jobs(tx: Tx, rows: Sequence[tuple[int, str]], state: str) -> None:
+    """Delete jobs (``(pk, id)`` pairs, all in ``state``) with their logs and history."""
     conn, q = tx.conn, tx.queue
-    conn.executemany("DELETE FROM jobs WHERE pk = ?", [(pk,) for pk, _ in rows])
-    conn.executemany("DELETE FROM logs WHERE queue = ? AND job = ?", [(q, i) for _, i in rows])
-    conn.executemany(
-        "DELETE FROM history WHERE queue = ? AND job = ?", [(q, i) for _, i in rows]
-    )
+    tx.move(state, None, len(rows))
+    for i in range(0, len(rows), 500):
+        chunk = rows[i : i + 500]
+        pks = [pk for pk, _ in chunk]
+        ids = [job_id for _, job_id in chunk]
+        conn.execute(f"DELETE FROM jobs WHERE pk IN ({marks(len(pks))})", pks)
+        where = f"queue = ? AND job IN ({marks(len(ids))})"
+        conn.execute(f"DELETE FROM logs WHERE {where}", (q, *ids))
+        conn.execute(f"DELETE FROM history WHERE {where}", (q, *ids))
 
 
 def oldest(tx: Tx, state: str, limit: int, max_rank: int | None = None) -> list[tuple[int, str]]:
@@ -173,21 +222,34 @@ def count(conn: sqlite3.Connection, queue: str, states: Iterable[str]) -> int:
     return int(row[0])
 
 
-def retain(tx: Tx, state: str, pk: int, job_id: str, spec: str | None) -> None:
-    """Trim the finished set ``state`` after job ``pk`` entered it (rank = now), by
-    the job's retention spec ``"count:age_ms"`` (-1: no limit; count 0: remove the
-    job now)."""
+def parse_keep(spec: str | None) -> tuple[int, int]:
+    """A retention spec ``"count:age_ms"`` (-1: no limit)."""
     m = _RETENTION.match(spec or "")
-    keep, age = (int(m[1]), int(m[2])) if m else (-1, -1)
-    if keep == 0:
-        delete_jobs(tx, [(pk, job_id)])
+    return (int(m[1]), int(m[2])) if m else (-1, -1)
+
+
+def retain(tx: Tx, state: str, finished: Sequence[tuple[int, str, str | None]]) -> None:
+    """Trim the finished set ``state`` after jobs ``(pk, id, spec)`` entered it (rank =
+    now): a job whose spec keeps 0 is removed at once; then the set is trimmed once by
+    the spec of the last job kept (by age, then to the last ``count``)."""
+    keep, age = -1, -1
+    removed: list[tuple[int, str]] = []
+    kept = False
+    for pk, job_id, spec in finished:
+        c, a = parse_keep(spec)
+        if c == 0:
+            removed.append((pk, job_id))
+        else:
+            keep, age, kept = c, a, True
+    delete_jobs(tx, removed, state)
+    if not kept:
         return
     if age >= 0:
-        delete_jobs(tx, oldest(tx, state, 100, tx.now - age))
+        delete_jobs(tx, oldest(tx, state, 100, tx.now - age), state)
     if keep > 0:
-        extra = count(tx.conn, tx.queue, (state,)) - keep
+        extra = tx.count((state,)) - keep
         if extra > 0:
-            delete_jobs(tx, oldest(tx, state, min(extra, 1000)))
+            delete_jobs(tx, oldest(tx, state, min(extra, 1000)), state)
 
 
 def record_attempt(tx: Tx, job_id: str, attempt: int, error: str, stack: str) -> None:
@@ -204,16 +266,19 @@ def record_attempt(tx: Tx, job_id: str, attempt: int, error: str, stack: str) ->
     )
 
 
-def fail_now(
+def mark_failed(
     tx: Tx,
-    job: tuple[int, str, str | None],
+    frm: str,
+    job: tuple[int, str],
     reason: str,
     stack: str,
     attempt: int,
     made: int | None = None,
 ) -> None:
-    """Fail a job for good.  ``job`` is ``(pk, id, kf)``; ``made`` updates attempts."""
-    pk, job_id, kf = job
+    """Mark a job ``(pk, id)`` in state ``frm`` failed for good; the caller then trims
+    the set with :func:`retain`.  ``made`` updates the attempts made."""
+    pk, job_id = job
+    tx.move(frm, "failed")
     tx.conn.execute(
         "UPDATE jobs SET state = 'failed', rank = ?, error = ?, stack = ?, finished = ?, "
         "made = coalesce(?, made) WHERE pk = ?",
@@ -221,12 +286,22 @@ def fail_now(
     )
     record_attempt(tx, job_id, attempt, reason, stack)
     tx.emit("failed", job_id, error=reason, attempt=attempt)
-    retain(tx, "failed", pk, job_id, kf)
 
 
-def make_ready(tx: Tx, pk: int, prio: int, clear: str = "") -> str:
-    """Move a job among the ready ones; ``clear`` lists extra ``col = NULL`` settings."""
+def fail_now(
+    tx: Tx, frm: str, job: tuple[int, str, str | None], reason: str, stack: str, attempt: int
+) -> None:
+    """Fail a job in state ``frm`` for good and apply retention.  ``job`` is ``(pk,
+    id, kf)``."""
+    mark_failed(tx, frm, (job[0], job[1]), reason, stack, attempt)
+    retain(tx, "failed", [job])
+
+
+def make_ready(tx: Tx, frm: str, pk: int, prio: int, clear: str = "") -> str:
+    """Move a job from state ``frm`` among the ready ones; ``clear`` lists extra ``col =
+    NULL`` settings."""
     state, rank = tx.ready_slot(prio)
+    tx.move(frm, state)
     extra = f", {clear}" if clear else ""
     tx.conn.execute(f"UPDATE jobs SET state = ?, rank = ?{extra} WHERE pk = ?", (state, rank, pk))
     return state

@@ -71,7 +71,10 @@ async def enqueue_bulk(n: int) -> dict:
     pool = await create_pool(_settings())
     seconds = await _gather(pool, n, "noop")
     await pool.aclose()
-    return {"seconds": seconds, "method": f"no bulk API: gather(enqueue_job), {IN_FLIGHT} in flight"}
+    return {
+        "seconds": seconds,
+        "method": f"no bulk API: gather(enqueue_job), {IN_FLIGHT} in flight",
+    }
 
 
 async def fill(n: int, kind: str) -> dict:

@@ -6,7 +6,16 @@ import time
 
 from saq import Queue, Status, Worker
 
-from common import IO_SECONDS, QUEUE, REDIS_URL, RESULT_TIMEOUT, WARMUP_TIMEOUT, Latencies, drain, paced
+from common import (
+    IO_SECONDS,
+    QUEUE,
+    REDIS_URL,
+    RESULT_TIMEOUT,
+    WARMUP_TIMEOUT,
+    Latencies,
+    drain,
+    paced,
+)
 
 DIST = "saq"
 
@@ -96,7 +105,8 @@ async def latency(n: int, rate: float) -> dict:
 
     keys = ["warm", *(f"lat-{i}" for i in range(n))]
     listener = asyncio.create_task(queue.listen(keys, on_update, timeout=None))
-    while not await queue.redis.pubsub_numpat():  # the listener's PSUBSCRIBE is live
+    # wait until the listener's PSUBSCRIBE is live (a condition in Redis, not in-process)
+    while not await queue.redis.pubsub_numpat():  # noqa: ASYNC110
         await asyncio.sleep(0.01)
     await queue.enqueue("stamp", key="warm", t=time.time())
     await asyncio.wait_for(warm.wait(), WARMUP_TIMEOUT)

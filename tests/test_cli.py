@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -43,8 +45,6 @@ def test_worker_with_an_unknown_queue_names_the_known_ones() -> None:
 
 
 def test_worker_with_redis_down_names_the_address() -> None:
-    import os
-
     env = {**os.environ, "WH_TEST_URL": "redis://127.0.0.1:1/0"}
     result = run_cli("worker", "tests.apps.crash_app:app", "--burst", env=env)
     assert result.returncode == 2
@@ -58,3 +58,19 @@ def test_example_runs_to_completion() -> None:
     assert result.returncode == 0, result.stderr
     assert "flaky result after a retry: {'doubled': 42}" in result.stdout
     assert "final counts: {'completed': 7}" in result.stdout
+
+
+def test_example_runs_on_the_embedded_store_by_default(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "WORKHORSE_"))}
+    result = subprocess.run(
+        [sys.executable, "-m", "workhorse.cli", "example", "--jobs", "3"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "on sqlite:///.workhorse/workhorse.db" in result.stdout
+    assert "final counts: {'completed': 5}" in result.stdout
+    assert (tmp_path / ".workhorse" / "workhorse.db").exists()

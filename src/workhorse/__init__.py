@@ -16,6 +16,7 @@ from workhorse.options import Backoff, JobOptions, Retention
 from workhorse.queue import Queue
 from workhorse.store.base import Store
 from workhorse.store.redis import RedisStore
+from workhorse.store.sqlite import SqliteStore
 from workhorse.worker import Worker, WorkerOptions
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "Queue",
     "RedisStore",
     "Retention",
+    "SqliteStore",
     "Store",
     "UnrecoverableError",
     "Worker",

@@ -23,7 +23,7 @@ from typing import Any
 
 from workhorse.options import JobOptions
 from workhorse.queue import Queue
-from workhorse.store import connect
+from workhorse.store import connect, url_from_env
 from workhorse.store.base import Store
 from workhorse.worker import Handler, Worker, WorkerOptions
 
@@ -38,7 +38,12 @@ class Processor:
 
 
 class Workhorse:
-    def __init__(self, store: Store | str) -> None:
+    def __init__(self, store: Store | str | None = None) -> None:
+        """``store``: a store, its URL, or None to choose from the environment
+        (see :func:`workhorse.store.url_from_env`: Redis when configured, else the
+        embedded SQLite store)."""
+        if store is None:
+            store = url_from_env()
         self.store = connect(store) if isinstance(store, str) else store
         self._queues: dict[str, Queue] = {}
         self.processors: dict[str, Processor] = {}

@@ -12,8 +12,7 @@ from collections.abc import Sequence
 
 from workhorse.application import Workhorse
 from workhorse.errors import StoreUnavailable
-
-DEFAULT_URL = "redis://127.0.0.1:6379/0"
+from workhorse.store import DEFAULT_DB_PATH, url_from_env
 
 
 def load_app(target: str) -> Workhorse:
@@ -55,7 +54,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 def _cmd_example(args: argparse.Namespace) -> int:
     from workhorse.example import run_example
 
-    asyncio.run(run_example(args.url, args.jobs))
+    asyncio.run(run_example(args.url or url_from_env(), args.jobs))
     return 0
 
 
@@ -72,7 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     w.set_defaults(func=_cmd_worker)
 
     e = sub.add_parser("example", help="run a small example: jobs with progress and retries")
-    e.add_argument("--url", default=os.environ.get("WORKHORSE_URL", DEFAULT_URL))
+    e.add_argument(
+        "--url",
+        default=None,
+        help="store URL (default: from the environment, else the embedded store "
+        f"at {DEFAULT_DB_PATH})",
+    )
     e.add_argument("--jobs", type=int, default=20)
     e.set_defaults(func=_cmd_example)
     return parser

@@ -2,7 +2,45 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+from urllib.parse import quote
+
 from workhorse.store.base import Event, NewJob, Outcome, OutcomeKind, Store, Waiter
+
+#: Where the embedded store lives when nothing says otherwise (relative to the
+#: working directory); ``WORKHORSE_DB_PATH`` moves it.
+DEFAULT_DB_PATH = ".workhorse/workhorse.db"
+_FALSE = ("0", "false", "no", "off")
+
+
+def url_from_env(env: Mapping[str, str] | None = None) -> str:
+    """The store URL the environment asks for, with the original system's variables.
+
+    1. ``WORKHORSE_STORE_URL`` wins when set (``redis://…`` or ``sqlite:///…``).
+    2. ``REDIS_ENABLED=false`` selects the embedded store.
+    3. ``REDIS_URL``, or ``REDIS_HOST`` (default ``redis``) / ``REDIS_PORT`` (6379) /
+       ``REDIS_PASSWORD`` when any of them or ``REDIS_ENABLED=true`` is set, select
+       Redis.
+    4. Otherwise no Redis is configured: the embedded store at ``WORKHORSE_DB_PATH``
+       (default ``.workhorse/workhorse.db``).
+    """
+    env = os.environ if env is None else env
+    if env.get("WORKHORSE_STORE_URL"):
+        return env["WORKHORSE_STORE_URL"]
+    enabled = env.get("REDIS_ENABLED", "").strip().lower()
+    sqlite_url = "sqlite:///" + env.get("WORKHORSE_DB_PATH", DEFAULT_DB_PATH)
+    if enabled in _FALSE and enabled:
+        return sqlite_url
+    if env.get("REDIS_URL"):
+        return env["REDIS_URL"]
+    if enabled or any(env.get(k) for k in ("REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD")):
+        host = env.get("REDIS_HOST") or "redis"
+        port = env.get("REDIS_PORT") or "6379"
+        password = env.get("REDIS_PASSWORD")
+        auth = f":{quote(password, safe='')}@" if password else ""
+        return f"redis://{auth}{host}:{port}/0"
+    return sqlite_url
 
 
 def connect(url: str, **kwargs: object) -> Store:
@@ -45,4 +83,14 @@ def _sqlite(url: str, **kwargs: object) -> Store:
     return SqliteStore(path, **{**options, **kwargs})  # type: ignore[arg-type]
 
 
-__all__ = ["Event", "NewJob", "Outcome", "OutcomeKind", "Store", "Waiter", "connect"]
+__all__ = [
+    "DEFAULT_DB_PATH",
+    "Event",
+    "NewJob",
+    "Outcome",
+    "OutcomeKind",
+    "Store",
+    "Waiter",
+    "connect",
+    "url_from_env",
+]

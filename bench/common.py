@@ -37,6 +37,9 @@ from pathlib import Path
 from typing import Any
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6399/0")
+# The workhorse adapter's store: the bench Redis, or for the ``workhorse-sqlite`` row a
+# ``sqlite:////absolute/path.db`` that run.py makes afresh for every scenario.
+STORE_URL = os.environ.get("BENCH_STORE_URL", REDIS_URL)
 QUEUE = "bench"
 IO_SECONDS = 0.01
 RESULT_TIMEOUT = 30.0

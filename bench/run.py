@@ -3,7 +3,9 @@
     python bench/run.py [--only workhorse,node-bullmq] [--jobs N] [--quick] [--json out.json]
 
 Starts its own redis-server on 127.0.0.1:6399 (never touches 6379), flushes it before
-every scenario and shuts it down at the end.  Every adapter role (enqueuer, worker,
+every scenario and shuts it down at the end.  The ``workhorse-sqlite`` row runs the
+workhorse adapter on the embedded SQLite store instead, with a fresh database file in
+a new temporary directory for every scenario.  Every adapter role (enqueuer, worker,
 latency producer) runs in its own subprocess with a deadline; see common.py for the
 protocol and README.md for what each scenario measures.
 """
@@ -11,6 +13,7 @@ protocol and README.md for what each scenario measures.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -18,10 +21,12 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +38,7 @@ REDIS_URL = f"redis://127.0.0.1:{PORT}/0"
 PY = [sys.executable, "-m", "peers"]
 COMMANDS = {
     "workhorse": [*PY, "workhorse"],
+    "workhorse-sqlite": [*PY, "workhorse"],  # same adapter, BENCH_STORE_URL=sqlite:////...
     "node-bullmq": ["node", "node/bullmq.js"],
     "bullmq-py": [*PY, "bullmq_py"],
     "saq": [*PY, "saq"],
@@ -41,6 +47,8 @@ COMMANDS = {
     "celery": [*PY, "celery"],
 }
 BASELINE = "node-bullmq"
+# Rows whose store is an SQLite file made afresh for every scenario (see fresh_store).
+SQLITE = {"workhorse-sqlite"}
 # Job counts at --jobs 10000 (the default); --jobs N scales them all by N / 10000.
 COUNTS = {
     "enqueue_one": 5_000,
@@ -54,6 +62,7 @@ RATE = 100  # latency jobs per second
 THROUGHPUT = ["enqueue_one", "enqueue_bulk", "drain_noop", "drain_io"]
 MODELS = {
     "workhorse": "asyncio, concurrency=C",
+    "workhorse-sqlite": "asyncio, concurrency=C; SQLite file, WAL, synchronous=NORMAL, no server",
     "node-bullmq": "Node event loop, concurrency=C",
     "bullmq-py": "asyncio, concurrency=C",
     "saq": "asyncio, concurrency=C",
@@ -170,7 +179,7 @@ class Runner:
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
         self.tmp = Path(tempfile.mkdtemp(prefix="workhorse-bench-"))
-        self.env = {**os.environ, "BENCH_REDIS_URL": REDIS_URL}
+        self.env = {**os.environ, "BENCH_REDIS_URL": REDIS_URL, "BENCH_STORE_URL": REDIS_URL}
         self.procs: dict[subprocess.Popen[bytes], Path] = {}  # running process -> its log
         self.warnings: list[str] = []  # errors seen in logs of processes that did finish
         self.seq = 0
@@ -229,6 +238,39 @@ class Runner:
         for proc in list(self.procs):
             self.stop(proc)
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def fs_type(path: Path) -> str:
+    """File system type of the mount that holds ``path`` (from /proc/self/mounts)."""
+    best, kind = "", "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/mounts").read_text().splitlines():
+            mount, fstype = line.split()[1:3]
+            inside = str(path) == mount or str(path).startswith(mount.rstrip("/") + "/")
+            if inside and len(mount) > len(best):
+                best, kind = mount, fstype
+    return kind
+
+
+@contextlib.contextmanager
+def fresh_store(runner: Runner, system: str) -> Iterator[None]:
+    """For an SQLite row, the counterpart of FLUSHALL: every process of the scenario
+    gets ``BENCH_STORE_URL=sqlite:////<new temp dir>/bench.db`` (created by its first
+    user); the file and its -wal/-shm companions are deleted afterwards, once the
+    scenario's processes have been stopped.  Other rows keep the Redis URL."""
+    if system not in SQLITE:
+        yield
+        return
+    folder = Path(tempfile.mkdtemp(prefix="workhorse-bench-sqlite-")).resolve()
+    db = folder / "bench.db"
+    runner.env["BENCH_STORE_URL"] = f"sqlite:///{db}"  # db is absolute: four slashes
+    try:
+        yield
+    finally:
+        runner.env["BENCH_STORE_URL"] = REDIS_URL
+        for path in (db, folder / "bench.db-wal", folder / "bench.db-shm"):
+            path.unlink(missing_ok=True)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def enqueue(runner: Runner, system: str, role: str, n: int) -> dict[str, Any]:
@@ -291,6 +333,16 @@ def bench_system(runner: Runner, server: RedisServer, system: str, counts: dict[
         runner.warnings.clear()
         return row
     log(f"{system} {row['version']}")
+    if system in SQLITE:
+        folder = Path(tempfile.gettempdir()).resolve()
+        row["store"] = {
+            "sqlite": sqlite3.sqlite_version,
+            "dir": str(folder),
+            "fs": fs_type(folder),
+            "journal_mode": "WAL",
+            "synchronous": "NORMAL",
+        }
+        log(f"  SQLite {sqlite3.sqlite_version}, files in {folder} ({row['store']['fs']})")
     steps = {
         "enqueue_one": lambda: enqueue(runner, system, "enqueue_one", counts["enqueue_one"]),
         "enqueue_bulk": lambda: enqueue(runner, system, "enqueue_bulk", counts["enqueue_bulk"]),
@@ -306,7 +358,8 @@ def bench_system(runner: Runner, server: RedisServer, system: str, counts: dict[
         server.flush()
         t0 = time.monotonic()
         try:
-            row["scenarios"][name] = step()
+            with fresh_store(runner, system):
+                row["scenarios"][name] = step()
             log(f"  {name}: {brief(row['scenarios'][name])} ({time.monotonic() - t0:.1f}s)")
         except PeerError as exc:
             row["errors"][name] = str(exc)
@@ -395,6 +448,15 @@ def details(rows: dict[str, dict[str, Any]]) -> list[str]:
         lines.append(
             f"| {system} | {walls[0]} | {walls[1]} | {worst} | {method} | {MODELS[system]} |"
         )
+    for system, row in rows.items():
+        if "store" in row:
+            st = row["store"]
+            lines += [
+                "",
+                f"{system}: SQLite {st['sqlite']}, a new file per scenario in {st['dir']} "
+                f"({st['fs']}), journal_mode={st['journal_mode']}, "
+                f"synchronous={st['synchronous']}; no server.",
+            ]
     problems = [
         f"- {system} {name}: {err}"
         for system, row in rows.items()

@@ -1,6 +1,10 @@
 """workhorse (this project): asyncio ``Worker(queue, handler, concurrency=C)``, defaults
 otherwise.  Bulk is ``Queue.add_bulk`` (one atomic call); results are awaited with
-``Job.result(timeout=...)``."""
+``Job.result(timeout=...)``.
+
+The store is ``workhorse.store.connect(BENCH_STORE_URL)``: the bench Redis (row
+``workhorse``) or a fresh SQLite file per scenario (row ``workhorse-sqlite``); the
+code is the same for both."""
 
 import asyncio
 import time
@@ -8,14 +12,15 @@ import time
 from common import (
     IO_SECONDS,
     QUEUE,
-    REDIS_URL,
     RESULT_TIMEOUT,
+    STORE_URL,
     WARMUP_TIMEOUT,
     Latencies,
     drain,
     paced,
 )
-from workhorse import Queue, RedisStore, Worker
+from workhorse import Queue, Worker
+from workhorse.store import connect
 
 DIST = "workhorse"
 
@@ -43,7 +48,7 @@ async def handler(job) -> object:
 
 
 async def enqueue_one(n: int) -> dict:
-    store = RedisStore.from_url(REDIS_URL)
+    store = connect(STORE_URL)
     queue = Queue(QUEUE, store)
     t0 = time.perf_counter()
     for i in range(n):
@@ -54,7 +59,7 @@ async def enqueue_one(n: int) -> dict:
 
 
 async def _bulk(n: int, kind: str) -> float:
-    store = RedisStore.from_url(REDIS_URL)
+    store = connect(STORE_URL)
     queue = Queue(QUEUE, store)
     t0 = time.perf_counter()
     await queue.add_bulk([(kind, {"i": i}) for i in range(n)])
@@ -72,12 +77,12 @@ async def fill(n: int, kind: str) -> dict:
 
 
 async def worker(concurrency: int) -> None:
-    store = RedisStore.from_url(REDIS_URL)
+    store = connect(STORE_URL)
     await Worker(Queue(QUEUE, store), handler, concurrency=concurrency).run()
 
 
 async def latency(n: int, rate: float) -> dict:
-    store = RedisStore.from_url(REDIS_URL)
+    store = connect(STORE_URL)
     queue = Queue(QUEUE, store)
     lat = Latencies()
     waits = []

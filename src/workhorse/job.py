@@ -74,6 +74,10 @@ class Job:
     tags: list[str] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
     owner: str | None = None
+    #: The tenant key of per-group limits (JobOptions.group).
+    group: str | None = None
+    #: When the job joined its queue's dead-letter set (None: it is not a dead letter).
+    dead_lettered_at: int | None = None
     queue: Queue | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -110,13 +114,15 @@ class Job:
             tags=_json(f.get("tags"), []),
             meta=_json(f.get("meta"), {}),
             owner=_str(f.get("owner")),
+            dead_lettered_at=_int(f.get("dead")),
+            group=_str(f.get("grp")),
         )
 
     @classmethod
     def from_fetch(cls, queue_name: str, job_id: str, v: list[Any]) -> Job:
         """Fast path for a job just taken by a worker: the values of the fields
-        ``name data opts ts prio made stalls progress owner tags meta`` in order."""
-        name, data, opts, ts, prio, made, stalls, progress, owner, tags, meta = v
+        ``name data opts ts prio made stalls progress owner tags meta grp`` in order."""
+        name, data, opts, ts, prio, made, stalls, progress, owner, tags, meta, group = v
         return cls(
             queue_name=queue_name,
             id=job_id,
@@ -132,6 +138,7 @@ class Job:
             tags=orjson.loads(tags) if tags else [],
             meta=orjson.loads(meta) if meta else {},
             owner=owner.decode() if owner else None,
+            group=group.decode() if group else None,
         )
 
     def _bound(self) -> Queue:
@@ -150,6 +157,16 @@ class Job:
     async def log(self, line: str) -> None:
         """Append a log line to the job (kept with it and published as an event)."""
         await self._bound().store.add_log(self.queue_name, self.id, str(line))
+
+    async def children_values(self) -> dict[str, Any]:
+        """Results of this flow parent's completed children, by ``"queue:id"``."""
+        values, _ = await self._bound().store.children_results(self.queue_name, self.id)
+        return {ref: orjson.loads(raw) for ref, raw in values.items()}
+
+    async def children_failures(self) -> dict[str, str]:
+        """Failure reasons of its children that failed for good, by ``"queue:id"``."""
+        _, failures = await self._bound().store.children_results(self.queue_name, self.id)
+        return failures
 
     async def refresh(self) -> Job:
         """Reload the job from the store."""

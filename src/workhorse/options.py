@@ -182,6 +182,9 @@ class JobOptions:
     tags: tuple[str, ...] = ()
     meta: Mapping[str, Any] = field(default_factory=dict)
     owner: str | None = None
+    #: Key of the tenant (user, account ...) the job belongs to, for per-group limits
+    #: (see :meth:`Queue.set_group_limit`).
+    group: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.delay, bool) or not isinstance(self.delay, int | float):
@@ -207,6 +210,12 @@ class JobOptions:
             raise ValueError(f"meta must be a mapping, got {self.meta!r}")
         if self.owner is not None and (not isinstance(self.owner, str) or not self.owner):
             raise ValueError(f"owner must be a non-empty string, got {self.owner!r}")
+        if self.group is not None and (
+            not isinstance(self.group, str) or not self.group or len(self.group) > 256
+        ):
+            raise ValueError(
+                f"group must be a non-empty string of at most 256 characters, got {self.group!r}"
+            )
 
     def worker_view(self) -> dict[str, Any]:
         """The part of the options a worker needs to run and retry the job."""

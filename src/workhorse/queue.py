@@ -69,6 +69,7 @@ class Queue:
             meta=_encode_data(dict(opts.meta)) if opts.meta else b"",
             keep_completed=as_retention(opts.remove_on_complete, "remove_on_complete").encode(),
             keep_failed=as_retention(opts.remove_on_fail, "remove_on_fail").encode(),
+            group=opts.group or "",
         )
 
     async def add(
@@ -116,6 +117,7 @@ class Queue:
             tags=list(opts.tags),
             meta=dict(opts.meta),
             owner=opts.owner,
+            group=opts.group,
             queue=self,
         )
 
@@ -187,6 +189,38 @@ class Queue:
         given any priority runs before every job given none."""
         await self.store.set_fifo_first(self.name, fifo_first)
 
+    # ---- limits (enforced by the store's atomic take, across all workers) ----------
+    async def set_concurrency(self, n: int | None) -> None:
+        """At most ``n`` jobs of this queue active at once across every worker and
+        machine (``None``: no limit)."""
+        await self.store.set_limits(self.name, {"concurrency": _count_or_none(n, "concurrency")})
+
+    async def set_rate_limit(self, max: int | None, per: float = 1.0) -> None:
+        """At most ``max`` jobs started per ``per`` seconds (a sliding window) across
+        every worker (``None``: no limit).  Jobs held back stay waiting and start as
+        soon as the window allows."""
+        await self.store.set_limits(self.name, _rate("rate", max, per))
+
+    async def set_group_limit(
+        self, max: int | None = None, per: float = 1.0, concurrency: int | None = None
+    ) -> None:
+        """Limits for each group of jobs (``JobOptions.group``, e.g. a user or an
+        account): at most ``max`` started per ``per`` seconds and at most
+        ``concurrency`` active, per group.  Jobs of a group at its limit stay waiting
+        while other groups' jobs are taken, so one tenant cannot starve the others.
+        ``None`` clears each limit.  Jobs without a group are not limited by these.
+
+        The take looks at most 1,000 ready jobs deep (per priority class) for ones it
+        may start."""
+        limits = _rate("group", max, per)
+        limits["group_concurrency"] = _count_or_none(concurrency, "concurrency")
+        await self.store.set_limits(self.name, limits)
+
+    async def limits(self) -> dict[str, int]:
+        """The limits set (times in ms): ``concurrency``, ``rate_max``/``rate_per``,
+        ``group_max``/``group_per``, ``group_concurrency``; absent ones are not set."""
+        return await self.store.get_limits(self.name)
+
     async def drain(self, delayed: bool = False) -> int:
         """Delete every waiting job (and delayed ones if asked); active ones finish."""
         return await self.store.drain(self.name, delayed)
@@ -195,6 +229,55 @@ class Queue:
         """Delete the queue with all its jobs and events."""
         await self.close_events()
         await self.store.obliterate(self.name, force)
+
+    # ---- dead letters -----------------------------------------------------------
+    async def dead_letters(self, start: int = 0, end: int = 49, desc: bool = True) -> list[Job]:
+        """Jobs that failed for good (not cancelled ones), newest first.  A new one is
+        announced by a ``deadlettered`` event: ``queue.events.on("deadlettered", hook)``.
+
+        Dead letters are failed jobs, so the job's own ``remove_on_fail`` still
+        applies to them (a dead letter removed that way gets a ``removed`` event with
+        ``reason`` "retention"); the set itself keeps at most the newest 10,000."""
+        jobs = await self.store.dead_letters(self.name, start, end, desc)
+        for job in jobs:
+            job.queue = self
+        return jobs
+
+    async def dead_letter_count(self) -> int:
+        return await self.store.dead_letter_count(self.name)
+
+    async def update_data(self, job_id: str, data: Any) -> None:
+        """Replace the data of a failed (or dead-lettered) job, e.g. before a redrive.
+        ``InvalidTransition`` for a job in any other state."""
+        await self.store.update_data(self.name, job_id, _encode_data(data))
+
+    async def redrive(self, job_id: str) -> None:
+        """Send a dead letter back to waiting with fresh attempts."""
+        await self.store.redrive(self.name, job_id)
+
+    async def redrive_all(
+        self, name: str | None = None, reason: str | None = None, batch: int = 1000
+    ) -> int:
+        """Redrive every dead letter named ``name`` whose failure reason contains
+        ``reason`` (either filter optional), in atomic batches; returns how many."""
+        if batch < 1:
+            raise ValueError(f"batch must be >= 1, got {batch}")
+        total = start = 0
+        while True:
+            moved, seen = await self.store.redrive_dead(
+                self.name, start, batch, name or "", reason or ""
+            )
+            total += moved
+            start += seen - moved
+            if seen < batch:
+                return total
+
+    async def purge_dead_letters(self) -> int:
+        """Delete every dead letter (the jobs themselves); returns how many."""
+        total = 0
+        while n := await self.store.purge_dead(self.name):
+            total += n
+        return total
 
     # ---- events -----------------------------------------------------------------
     @property
@@ -251,3 +334,25 @@ def _job_from_event(queue: Queue, job_id: str, event: Event) -> Job:
         failed_reason=event.fields.get("error"),
         queue=queue,
     )
+
+
+def _count_or_none(value: int | None, option: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{option} must be an integer >= 1 or None, got {value!r}")
+    return value
+
+
+def _rate(prefix: str, max: int | None, per: float) -> dict[str, int | None]:
+    """The stored fields of a rate limit: ``<prefix>_max`` per ``<prefix>_per`` ms."""
+    count = _count_or_none(max, "max")
+    if isinstance(per, bool) or not isinstance(per, int | float) or not per > 0:
+        raise ValueError(f"per must be a number of seconds > 0, got {per!r}")
+    per_ms = round(per * 1000)
+    if per_ms < 1:
+        raise ValueError(f"per must be at least 0.001 seconds, got {per!r}")
+    return {
+        f"{prefix}_max": count,
+        f"{prefix}_per": None if count is None else per_ms,
+    }

@@ -12,7 +12,7 @@ every store (see :meth:`workhorse.job.Job.from_fields`).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -36,6 +36,58 @@ class NewJob:
     meta: bytes = b""
     keep_completed: str = "-1:-1"
     keep_failed: str = "-1:-1"
+    group: str = ""
+
+
+#: The limits a queue may have (absent: none).  ``concurrency``: jobs active across
+#: all workers; ``rate_max`` per ``rate_per`` ms: jobs started, queue-wide;
+#: ``group_max`` per ``group_per`` ms and ``group_concurrency``: the same for each
+#: group of jobs (``JobOptions.group``).  Enforced inside the atomic take.
+LIMIT_FIELDS = (
+    "concurrency",
+    "rate_max",
+    "rate_per",
+    "group_max",
+    "group_per",
+    "group_concurrency",
+)
+
+
+def check_queue_name(queue: str) -> None:
+    """The rule every store applies to queue names (a Redis hash tag holds them)."""
+    if not isinstance(queue, str) or not queue or any(c in queue for c in "{}\n\r\0 "):
+        raise ValueError(
+            f"queue name {queue!r} is invalid: use a non-empty name without braces, "
+            "spaces or line breaks"
+        )
+
+
+def job_ref(queue: str, job_id: str) -> str:
+    """How a flow names a child: ``queue:id`` (a key only: compared, never parsed)."""
+    return f"{queue}:{job_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class FlowNode:
+    """One job of a flow as the store adds it: ``job`` has its id set; ``children``
+    are the refs (:func:`job_ref`) it waits for (none: it is ready at once)."""
+
+    queue: str
+    job: NewJob
+    parent_queue: str = ""
+    parent_id: str = ""
+    fail_parent: bool = True
+    children: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSchedule:
+    """A schedule as stored: ``spec`` is its JSON (see :mod:`workhorse.schedule`);
+    ``next_at`` the next tick (epoch ms)."""
+
+    key: str
+    spec: bytes
+    next_at: int
 
 
 class OutcomeKind(StrEnum):
@@ -235,6 +287,15 @@ class Store(ABC):
     async def is_paused(self, queue: str) -> bool: ...
 
     @abstractmethod
+    async def set_limits(self, queue: str, limits: Mapping[str, int | None]) -> None:
+        """Set the named limits (:data:`LIMIT_FIELDS`; None clears one), leaving the
+        others, and wake the queue's workers (a raised limit may free work)."""
+
+    @abstractmethod
+    async def get_limits(self, queue: str) -> dict[str, int]:
+        """The limits set on the queue (absent: none)."""
+
+    @abstractmethod
     async def drain(self, queue: str, include_delayed: bool) -> int:
         """Delete every waiting and prioritized job (and delayed ones if asked)."""
 
@@ -242,6 +303,79 @@ class Store(ABC):
     async def obliterate(self, queue: str, force: bool) -> None:
         """Delete the queue and all its jobs.  ``InvalidTransition`` when jobs are
         active, unless ``force``."""
+
+    # ---- flows ------------------------------------------------------------------
+    @abstractmethod
+    async def add_flow(self, nodes: Sequence[FlowNode]) -> list[bool]:
+        """Add the jobs of a flow, parents before their children (see
+        :mod:`workhorse.flow` for the design); ``created`` per node, False when its id
+        existed (a repeated call completes a partly added flow and changes nothing
+        else)."""
+
+    @abstractmethod
+    async def children_results(
+        self, queue: str, job_id: str
+    ) -> tuple[dict[str, bytes], dict[str, str]]:
+        """Results of the job's finished children: ``({ref: result JSON}, {ref:
+        failure reason})``."""
+
+    # ---- schedules (store-wide, keyed by a stable key) ---------------------------
+    @abstractmethod
+    async def upsert_schedule(self, key: str, spec: bytes, next_at: int) -> bool:
+        """Store the schedule.  When the same ``spec`` is stored already, nothing
+        changes (processes starting together agree on one schedule and its next
+        tick).  True when created or changed."""
+
+    @abstractmethod
+    async def schedules(self) -> list[StoredSchedule]:
+        """Every schedule, by next tick."""
+
+    @abstractmethod
+    async def due_schedules(self, now: int, limit: int) -> list[StoredSchedule]:
+        """Schedules whose next tick is at or before ``now``, earliest first."""
+
+    @abstractmethod
+    async def advance_schedule(self, key: str, tick: int, next_at: int) -> bool:
+        """Move the schedule from ``tick`` to ``next_at`` if it is still at ``tick``
+        (another scheduler may have moved it already)."""
+
+    @abstractmethod
+    async def remove_schedule(self, key: str) -> bool: ...
+
+    # ---- dead letters -----------------------------------------------------------
+    # A job that fails for good (attempts used up, unrecoverable, stalled too often;
+    # not a cancelled one) stays a failed job and also joins the queue's dead-letter
+    # set, with a ``deadlettered`` event, in the same atomic step.
+    @abstractmethod
+    async def dead_letters(
+        self, queue: str, start: int = 0, end: int = 49, desc: bool = True
+    ) -> list[Job]:
+        """Dead letters by the time they failed (newest first unless ``desc`` is False)."""
+
+    @abstractmethod
+    async def dead_letter_count(self, queue: str) -> int: ...
+
+    @abstractmethod
+    async def update_data(self, queue: str, job_id: str, data: bytes) -> None:
+        """Replace the JSON data of a failed job.  ``JobNotFound`` when absent,
+        ``InvalidTransition`` when it is not failed."""
+
+    @abstractmethod
+    async def redrive(self, queue: str, job_id: str) -> None:
+        """Send a dead letter back to waiting with fresh attempts.
+        ``InvalidTransition`` when it is not a dead letter."""
+
+    @abstractmethod
+    async def redrive_dead(
+        self, queue: str, start: int, batch: int, name: str, reason: str
+    ) -> tuple[int, int]:
+        """Look at ``batch`` dead letters from position ``start`` (oldest first) and
+        redrive those named ``name`` ('' any) whose failure reason contains ``reason``
+        ('' any).  Returns ``(redriven, looked at)``."""
+
+    @abstractmethod
+    async def purge_dead(self, queue: str) -> int:
+        """Delete up to a batch of dead letters; returns how many (0: none left)."""
 
     # ---- events -----------------------------------------------------------------
     @abstractmethod

@@ -4,7 +4,9 @@ Key schema (``P`` is the store prefix, default ``wh``; ``{q}`` is the queue name
 braces, a Redis Cluster hash tag, so all keys of one queue live in one slot)::
 
     P:queues              set    names of every queue that received a job (not tagged)
-    P:{q}:meta            hash   paused "1", fifo_first "1", pseq (priority FIFO counter)
+    P:{q}:meta            hash   paused "1", fifo_first "1", pseq (priority FIFO counter),
+                                 limits (LIMIT_FIELDS of store/base.py, integers; absent:
+                                 no limit)
     P:{q}:id              string counter for generated job ids
     P:{q}:wait            list   unprioritized ready jobs; LPUSH in, RPOP out (FIFO)
     P:{q}:prio            zset   prioritized ready jobs; score priority * 2^32 + pseq
@@ -14,12 +16,45 @@ braces, a Redis Cluster hash tag, so all keys of one queue live in one slot)::
                                  whose score is in the past has stalled.
     P:{q}:completed       zset   score = finish time (ms)
     P:{q}:failed          zset   score = finish time (ms)
+    P:{q}:dead            zset   dead letters: jobs failed for good (attempts used up,
+                                 unrecoverable, stalled too often; not cancelled ones),
+                                 score = time dead-lettered (ms).  A subset of
+                                 ``failed``: the job hash stays, state "failed", field
+                                 ``dead`` = that time.  Not exempt from the job's own
+                                 ``remove_on_fail`` (the producer's explicit choice):
+                                 a dead letter that retention deletes gets a
+                                 ``removed`` event with reason "retention".  At most
+                                 DEAD_LETTERS_KEPT: past that the oldest leave the set
+                                 (they stay failed jobs).
     P:{q}:events          stream event per transition, MAXLEN ~ events_maxlen
     P:{q}:marker          zset   wake-up marker for blocked workers (BZPOPMIN): member
                                  "0" score 0 = jobs ready; member "d" = next due time
-    P:{q}:j:<id>          hash   the job's fields (see workhorse.job.Job.from_fields)
+                                 (of a delayed job, or of a full rate window freeing)
+    P:{q}:rate            zset   starts inside the queue's rate window (sliding-window
+                                 log): member "<ms>:<id>", score = start time (ms);
+                                 trimmed by each take, expires with the window
+    P:{q}:gactive         hash   group -> jobs of that group active and counted against
+                                 its concurrency (the job hash's ``gc`` field = group)
+    P:{q}:gr:<group>      zset   the group's rate window, like ``rate``
+    P:{q}:wchildren       zset   parents waiting for their children; score = added (ms)
+    P:{q}:outbox          list   notices for parents (in any queue) of this queue's flow
+                                 jobs that finished: JSON [id, parent queue, parent id,
+                                 fail parent "1"/"0", "c"|"f", result JSON | reason];
+                                 pushed in the finishing step, deleted once delivered
+    P:{q}:pend:<id>       set    refs ("queue:id") of the children job <id> still waits for
+    P:{q}:cv:<id>         hash   ref -> result JSON of its completed children
+    P:{q}:cf:<id>         hash   ref -> failure reason of its children failed for good
+    P:{q}:j:<id>          hash   the job's fields (see workhorse.job.Job.from_fields);
+                                 also ``grp`` (its group), ``gc`` (counted against the
+                                 group's concurrency), ``pq`` / ``pid`` / ``fpf`` (a
+                                 flow child: its parent, fail the parent on failure)
     P:{q}:l:<id>          list   the job's log lines
     P:{q}:h:<id>          list   the job's failed attempts (JSON), newest first
+
+Schedules (not of one queue; hash tag ``{schedules}``)::
+
+    P:{schedules}:spec    hash   schedule key -> spec JSON (see workhorse.schedule)
+    P:{schedules}:next    zset   schedule key, score = next tick (ms)
 
 Scripts receive :attr:`QueueKeys.script_keys` as ``KEYS`` in that fixed order and
 derive per-job keys from the ``j:``/``l:``/``h:`` prefixes inside the script.
@@ -28,6 +63,11 @@ derive per-job keys from the ``j:``/``l:``/``h:`` prefixes inside the script.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from workhorse.store.base import check_queue_name
+
+#: Most dead letters a queue keeps (the Lua prelude's DEAD_MAX, the SQLite store's too).
+DEAD_LETTERS_KEPT = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,11 +79,7 @@ class QueueKeys:
 
     @classmethod
     def of(cls, prefix: str, queue: str) -> QueueKeys:
-        if not queue or any(c in queue for c in "{}\n\r\0 "):
-            raise ValueError(
-                f"queue name {queue!r} is invalid: use a non-empty name without braces, "
-                "spaces or line breaks"
-            )
+        check_queue_name(queue)
         return cls(f"{prefix}:{{{queue}}}:")
 
     @property
@@ -82,6 +118,24 @@ class QueueKeys:
     def marker(self) -> str:
         return self.base + "marker"
 
+    @property
+    def wchildren(self) -> str:
+        return self.base + "wchildren"
+
+    @property
+    def outbox(self) -> str:
+        return self.base + "outbox"
+
+    def children_values(self, job_id: str) -> str:
+        return f"{self.base}cv:{job_id}"
+
+    def children_failures(self, job_id: str) -> str:
+        return f"{self.base}cf:{job_id}"
+
+    @property
+    def dead(self) -> str:
+        return self.base + "dead"
+
     def job(self, job_id: str) -> str:
         return f"{self.base}j:{job_id}"
 
@@ -111,9 +165,19 @@ class QueueKeys:
             b + "events",
             b + "marker",
             b,
+            b + "dead",
+            b + "rate",
+            b + "gactive",
+            b + "wchildren",
+            b + "outbox",
         ]
         object.__setattr__(self, "_script_keys", [n.encode() for n in names])
 
 
 def queues_set(prefix: str) -> str:
     return f"{prefix}:queues"
+
+
+def schedule_keys(prefix: str) -> tuple[str, str]:
+    """The schedules' spec hash and next-tick zset."""
+    return f"{prefix}:{{schedules}}:spec", f"{prefix}:{{schedules}}:next"

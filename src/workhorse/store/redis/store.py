@@ -4,7 +4,7 @@ and called by SHA (redis-py's ``Script`` falls back to loading it after a restar
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from importlib import resources
 from typing import Any, TypeVar
 
@@ -17,20 +17,24 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from workhorse.clock import Clock, now_ms
-from workhorse.errors import InvalidTransition, StoreUnavailable
+from workhorse.errors import InvalidTransition, JobNotFound, StoreUnavailable
 from workhorse.job import Job, JobState
 from workhorse.store.base import (
+    LIMIT_FIELDS,
     Event,
     EventReader,
+    FlowNode,
     LockNotice,
     NewJob,
     Outcome,
     StalledReport,
     Store,
+    StoredSchedule,
     Waiter,
+    job_ref,
 )
 from workhorse.store.redis.hot import Fallback, HotConnection, pack
-from workhorse.store.redis.keys import QueueKeys, queues_set
+from workhorse.store.redis.keys import QueueKeys, queues_set, schedule_keys
 
 _SCRIPTS = (
     "add",
@@ -46,6 +50,11 @@ _SCRIPTS = (
     "remove",
     "clean",
     "drain",
+    "redrive",
+    "update_data",
+    "purge_dead",
+    "flow_add",
+    "child_done",
 )
 #: Longest a blocking read waits server-side; the socket timeout of blocking
 #: connections is above it, so redis-py never times out a healthy block.
@@ -56,10 +65,16 @@ _LOG_LINES_KEPT = 1000
 T = TypeVar("T")
 
 
+#: Scripts that are not about one queue: loaded without the prelude.
+_PLAIN_SCRIPTS = ("schedule_advance", "schedule_upsert")
+
+
 def _load_scripts() -> dict[str, str]:
     folder = resources.files("workhorse.store.redis") / "lua"
     prelude = (folder / "_prelude.lua").read_text()
-    return {name: prelude + (folder / f"{name}.lua").read_text() for name in _SCRIPTS}
+    out = {name: prelude + (folder / f"{name}.lua").read_text() for name in _SCRIPTS}
+    out.update({name: (folder / f"{name}.lua").read_text() for name in _PLAIN_SCRIPTS})
+    return out
 
 
 def _s(raw: bytes | str) -> str:
@@ -162,27 +177,65 @@ class RedisStore(Store):
     async def add(self, queue: str, jobs: Sequence[NewJob]) -> list[tuple[str, bool]]:
         if not jobs:
             return []
+        await self._note_queue(queue)
+        argv: list[Any] = [len(jobs)]
+        for j in jobs:
+            argv += _job_args(j)
+        raw = await self._run_hot("add", queue, *argv)
+        return [(_s(raw[i]), bool(raw[i + 1])) for i in range(0, len(raw), 2)]
+
+    async def _note_queue(self, queue: str) -> None:
         if queue not in self._known_queues:
             self.keys(queue)
             await self._guard(self.redis.sadd(queues_set(self.prefix), queue))
             self._known_queues.add(queue)
-        argv: list[Any] = [len(jobs)]
-        for j in jobs:
-            argv += (
-                j.job_id or "",
-                j.name,
-                j.data,
-                j.opts,
-                j.priority,
-                j.delay_ms,
-                j.owner,
-                j.tags,
-                j.meta,
-                j.keep_completed,
-                j.keep_failed,
+
+    # ---- flows ------------------------------------------------------------------
+    async def add_flow(self, nodes: Sequence[FlowNode]) -> list[bool]:
+        # One step per job, parents first: each touches one queue (one cluster
+        # slot), and a repeated step is a no-op (the job id exists).
+        out: list[bool] = []
+        for n in nodes:
+            await self._note_queue(n.queue)
+            created = await self._run(
+                "flow_add",
+                n.queue,
+                *_job_args(n.job),
+                n.parent_queue,
+                n.parent_id,
+                "1" if n.fail_parent else "0",
+                *n.children,
             )
-        raw = await self._run_hot("add", queue, *argv)
-        return [(_s(raw[i]), bool(raw[i + 1])) for i in range(0, len(raw), 2)]
+            out.append(bool(created))
+        return out
+
+    async def children_results(
+        self, queue: str, job_id: str
+    ) -> tuple[dict[str, bytes], dict[str, str]]:
+        k = self.keys(queue)
+        async with self.redis.pipeline(transaction=False) as p:
+            p.hgetall(k.children_values(job_id))
+            p.hgetall(k.children_failures(job_id))
+            values, failures = await self._guard(p.execute())
+        return (
+            {_s(a): bytes(b) for a, b in values.items()},
+            {_s(a): _s(b) for a, b in failures.items()},
+        )
+
+    async def _deliver(self, queue: str) -> None:
+        """Hand the notices of this queue's finished flow jobs to their parents: one
+        idempotent step on the parent's queue, then the notice is deleted.  A crash
+        in between leaves the notice, delivered again by a later call (every
+        stalled-job check looks), and the repeat changes nothing."""
+        k = self.keys(queue)
+        while raw := await self._guard(self.redis.lrange(k.outbox, 0, 99)):
+            for entry in raw:
+                child_id, pq, pid, fpf, kind, value = orjson.loads(entry)
+                ref = job_ref(queue, child_id)
+                more = await self._run("child_done", pq, pid, ref, kind, value, fpf)
+                await self._guard(self.redis.lrem(k.outbox, 1, _s(entry)))
+                if more:
+                    await self._deliver(pq)
 
     # ---- worker -----------------------------------------------------------------
     async def fetch(
@@ -196,8 +249,10 @@ class RedisStore(Store):
         argv: list[Any] = [token, self.clock() + lock_ms, take, len(outcomes)]
         for o in outcomes:
             argv += (o.job_id, o.kind.value, o.value, o.stack, o.delay_ms)
-        taken, refused = await self._run_hot("fetch", queue, *argv)
+        taken, refused, notices = await self._run_hot("fetch", queue, *argv)
         jobs = [Job.from_fetch(queue, raw_id.decode(), values) for raw_id, values in taken]
+        if notices:
+            await self._deliver(queue)
         return jobs, [_s(r) for r in refused]
 
     async def extend_locks(
@@ -214,7 +269,9 @@ class RedisStore(Store):
         return int(await self._run("release", queue, token, *job_ids))
 
     async def recover_stalled(self, queue: str, max_stalled: int) -> StalledReport:
-        requeued, failed = await self._run("recover_stalled", queue, max_stalled)
+        requeued, failed, notices = await self._run("recover_stalled", queue, max_stalled)
+        if notices:
+            await self._deliver(queue)
         return StalledReport([_s(x) for x in requeued], [_s(x) for x in failed])
 
     async def set_progress(self, queue: str, job_id: str, progress: bytes) -> None:
@@ -253,7 +310,8 @@ class RedisStore(Store):
             p.zcard(k.active)
             p.zcard(k.completed)
             p.zcard(k.failed)
-            w, pr, d, a, c, f = await self._guard(p.execute())
+            p.zcard(k.wchildren)
+            w, pr, d, a, c, f, wc = await self._guard(p.execute())
         return {
             JobState.WAITING: w,
             JobState.PRIORITIZED: pr,
@@ -261,7 +319,7 @@ class RedisStore(Store):
             JobState.ACTIVE: a,
             JobState.COMPLETED: c,
             JobState.FAILED: f,
-            JobState.WAITING_CHILDREN: 0,
+            JobState.WAITING_CHILDREN: wc,
         }
 
     async def list_jobs(
@@ -285,12 +343,18 @@ class RedisStore(Store):
                 JobState.ACTIVE: k.active,
                 JobState.COMPLETED: k.completed,
                 JobState.FAILED: k.failed,
+                JobState.WAITING_CHILDREN: k.wchildren,
             }.get(state)
             if key is None:
                 return []
             ids = await self._guard(self.redis.zrange(key, start, end, desc=desc))
+        return await self._jobs(queue, ids)
+
+    async def _jobs(self, queue: str, ids: Any) -> list[Job]:
+        """The jobs of these ids (skipping any deleted meanwhile), in that order."""
         if not ids:
             return []
+        k = self.keys(queue)
         async with self.redis.pipeline(transaction=False) as p:
             for raw_id in ids:
                 p.hgetall(k.job(_s(raw_id)))
@@ -308,6 +372,7 @@ class RedisStore(Store):
     # ---- admin ------------------------------------------------------------------
     async def cancel(self, queue: str, job_id: str) -> JobState | None:
         state = await self._run("cancel", queue, job_id)
+        await self._deliver(queue)
         return JobState(_s(state)) if state else None
 
     async def retry_job(self, queue: str, job_id: str, state: JobState) -> None:
@@ -327,6 +392,7 @@ class RedisStore(Store):
 
     async def remove(self, queue: str, job_id: str) -> bool:
         result = int(await self._run("remove", queue, job_id))
+        await self._deliver(queue)
         if result < 0:
             raise InvalidTransition(f"job {job_id} is active; cancel it instead of removing it")
         return result == 1
@@ -335,6 +401,7 @@ class RedisStore(Store):
         if state is JobState.ACTIVE:
             raise InvalidTransition("active jobs cannot be cleaned; cancel them")
         removed = await self._run("clean", queue, state.value, self.clock() - grace_ms, limit)
+        await self._deliver(queue)
         return [_s(x) for x in removed]
 
     async def set_paused(self, queue: str, paused: bool) -> None:
@@ -360,6 +427,21 @@ class RedisStore(Store):
         else:
             await self._guard(self.redis.hdel(k.meta, "fifo_first"))
 
+    async def set_limits(self, queue: str, limits: Mapping[str, int | None]) -> None:
+        k = self.keys(queue)
+        async with self.redis.pipeline(transaction=True) as p:
+            for name, value in limits.items():
+                if value is None:
+                    p.hdel(k.meta, name)
+                else:
+                    p.hset(k.meta, name, value)
+            p.zadd(k.marker, {"0": 0})
+            await self._guard(p.execute())
+
+    async def get_limits(self, queue: str) -> dict[str, int]:
+        raw = await self._guard(self.redis.hmget(self.keys(queue).meta, list(LIMIT_FIELDS)))
+        return {n: int(v) for n, v in zip(LIMIT_FIELDS, raw, strict=True) if v is not None}
+
     async def is_paused(self, queue: str) -> bool:
         flag: Any = await self._guard(self.redis.hget(self.keys(queue).meta, "paused"))
         return bool(flag == b"1")
@@ -368,6 +450,7 @@ class RedisStore(Store):
         total = 0
         while n := int(await self._run("drain", queue, "1" if include_delayed else "0")):
             total += n
+        await self._deliver(queue)
         return total
 
     async def obliterate(self, queue: str, force: bool) -> None:
@@ -388,6 +471,79 @@ class RedisStore(Store):
             await self.redis.unlink(*batch)
         await self.redis.srem(queues_set(self.prefix), queue)
         self._known_queues.discard(queue)
+
+    # ---- schedules ----------------------------------------------------------------
+    async def upsert_schedule(self, key: str, spec: bytes, next_at: int) -> bool:
+        script = self._scripts["schedule_upsert"]
+        keys = list(schedule_keys(self.prefix))
+        return bool(await self._guard(script(keys=keys, args=[key, spec, next_at])))
+
+    async def schedules(self) -> list[StoredSchedule]:
+        return await self._schedules("-inf", "+inf", None)
+
+    async def due_schedules(self, now: int, limit: int) -> list[StoredSchedule]:
+        return await self._schedules("-inf", now, limit)
+
+    async def _schedules(self, low: Any, high: Any, limit: int | None) -> list[StoredSchedule]:
+        specs, nexts = schedule_keys(self.prefix)
+        start, num = (None, None) if limit is None else (0, limit)
+        due: Any = await self._guard(
+            self.redis.zrangebyscore(nexts, low, high, start=start, num=num, withscores=True)
+        )
+        if not due:
+            return []
+        raw: Any = await self._guard(self.redis.hmget(specs, [k for k, _ in due]))
+        return [
+            StoredSchedule(_s(k), bytes(spec), int(at))
+            for (k, at), spec in zip(due, raw, strict=True)
+            if spec is not None
+        ]
+
+    async def advance_schedule(self, key: str, tick: int, next_at: int) -> bool:
+        _, nexts = schedule_keys(self.prefix)
+        script = self._scripts["schedule_advance"]
+        return bool(await self._guard(script(keys=[nexts], args=[key, tick, next_at])))
+
+    async def remove_schedule(self, key: str) -> bool:
+        specs, nexts = schedule_keys(self.prefix)
+        async with self.redis.pipeline(transaction=True) as p:
+            p.hdel(specs, key)
+            p.zrem(nexts, key)
+            removed, _ = await self._guard(p.execute())
+        return bool(removed)
+
+    # ---- dead letters -----------------------------------------------------------
+    async def dead_letters(
+        self, queue: str, start: int = 0, end: int = 49, desc: bool = True
+    ) -> list[Job]:
+        k = self.keys(queue)
+        ids = await self._guard(self.redis.zrange(k.dead, start, end, desc=desc))
+        return await self._jobs(queue, ids)
+
+    async def dead_letter_count(self, queue: str) -> int:
+        return int(await self._guard(self.redis.zcard(self.keys(queue).dead)))
+
+    async def update_data(self, queue: str, job_id: str, data: bytes) -> None:
+        result = int(await self._run("update_data", queue, job_id, data))
+        if result == 0:
+            raise JobNotFound(queue, job_id)
+        if result < 0:
+            raise InvalidTransition(
+                f"job {job_id} is not failed; only the data of a failed job can be edited"
+            )
+
+    async def redrive(self, queue: str, job_id: str) -> None:
+        if int(await self._run("redrive", queue, "id", job_id)) != 1:
+            raise InvalidTransition(f"job {job_id} is not a dead letter of queue {queue!r}")
+
+    async def redrive_dead(
+        self, queue: str, start: int, batch: int, name: str, reason: str
+    ) -> tuple[int, int]:
+        moved, seen = await self._run("redrive", queue, "filter", start, batch, name, reason)
+        return int(moved), int(seen)
+
+    async def purge_dead(self, queue: str) -> int:
+        return int(await self._run("purge_dead", queue))
 
     # ---- events -----------------------------------------------------------------
     async def read_events(self, queue: str, after: str, count: int = 500) -> list[Event]:
@@ -418,6 +574,24 @@ class RedisStore(Store):
         if self._hot is not None:
             self._hot.close()
         await self.redis.aclose()
+
+
+def _job_args(j: NewJob) -> tuple[Any, ...]:
+    """The 12 values of one job, in the order the scripts' ``store_job`` reads them."""
+    return (
+        j.job_id or "",
+        j.name,
+        j.data,
+        j.opts,
+        j.priority,
+        j.delay_ms,
+        j.owner,
+        j.tags,
+        j.meta,
+        j.keep_completed,
+        j.keep_failed,
+        j.group,
+    )
 
 
 def _parse_events(queue: str, raw: Any) -> list[Event]:

@@ -136,8 +136,9 @@ class Database:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        if tx.listeners:
-            self._wake(tx)
+        for t in tx.all():
+            if t.listeners:
+                self._wake(t)
         # Checkpoint about every CHECKPOINT_EVERY small commits' worth of pages.
         before = self._commits
         self._commits += 1 + len(tx.events) // 32

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from workhorse.store.sqlite.tx import Tx, delete_jobs, fail_now, make_ready, oldest
+from workhorse.store.base import LIMIT_FIELDS
+from workhorse.store.sqlite.tx import (
+    Tx,
+    delete_jobs,
+    fail_now,
+    make_ready,
+    notify_parents,
+    oldest,
+)
 
 _PENDING = ("waiting", "prioritized", "delayed")
 _OBLITERATE_BATCH = 5000
+#: Settings of a job sent back to waiting with fresh attempts (retry, redrive).
+_FRESH = (
+    "made = 0, stalls = 0, error = NULL, stack = NULL, finished = NULL, result = NULL, "
+    "started = NULL, cancel = NULL, token = NULL, dead = NULL"
+)
 
 
 def cancel(tx: Tx, job_id: str) -> str | None:
@@ -51,10 +64,71 @@ def retry(tx: Tx, state: str, limit: int, job_ids: Sequence[str]) -> int:
             state,
             int(pk),
             int(prio),
-            "made = 0, stalls = 0, error = NULL, stack = NULL, finished = NULL, "
-            "result = NULL, started = NULL, cancel = NULL, token = NULL",
+            _FRESH,
         )
         tx.emit("waiting", str(job_id), retried="1")
+    return len(rows)
+
+
+# ---- dead letters ---------------------------------------------------------------------
+def update_data(tx: Tx, job_id: str, data: str) -> int:
+    """1 updated, 0 absent, -1 not failed (refused)."""
+    row = tx.conn.execute(
+        "SELECT pk, state FROM jobs WHERE queue = ? AND id = ?", (tx.queue, job_id)
+    ).fetchone()
+    if row is None:
+        return 0
+    if row[1] != "failed":
+        return -1
+    tx.conn.execute("UPDATE jobs SET data = ? WHERE pk = ?", (data, row[0]))
+    tx.emit("updated", job_id)
+    return 1
+
+
+def _redrive(tx: Tx, pk: int, job_id: str, prio: int) -> None:
+    make_ready(tx, "failed", pk, prio, _FRESH)
+    tx.emit("waiting", job_id, redriven="1")
+
+
+def redrive(tx: Tx, job_id: str) -> bool:
+    row = tx.conn.execute(
+        "SELECT pk, prio FROM jobs WHERE queue = ? AND id = ? AND dead IS NOT NULL",
+        (tx.queue, job_id),
+    ).fetchone()
+    if row is None:
+        return False
+    _redrive(tx, int(row[0]), job_id, int(row[1]))
+    return True
+
+
+def redrive_dead(tx: Tx, start: int, batch: int, name: str, reason: str) -> tuple[int, int]:
+    """Redrive the matching dead letters among ``batch`` from position ``start``
+    (oldest first); returns ``(redriven, looked at)``."""
+    rows = tx.conn.execute(
+        "SELECT pk, id, prio, name, error FROM jobs WHERE queue = ? AND dead IS NOT NULL "
+        "ORDER BY dead, pk LIMIT ? OFFSET ?",
+        (tx.queue, batch, start),
+    ).fetchall()
+    n = 0
+    for pk, job_id, prio, job_name, error in rows:
+        if (not name or job_name == name) and reason in (error or ""):
+            _redrive(tx, int(pk), str(job_id), int(prio))
+            n += 1
+    return n, len(rows)
+
+
+def purge_dead(tx: Tx) -> int:
+    rows = [
+        (int(pk), str(job_id))
+        for pk, job_id in tx.conn.execute(
+            "SELECT pk, id FROM jobs WHERE queue = ? AND dead IS NOT NULL ORDER BY dead, pk "
+            "LIMIT 1000",
+            (tx.queue,),
+        )
+    ]
+    delete_jobs(tx, rows, "failed")
+    for _, job_id in rows:
+        tx.emit("removed", job_id, state="failed", reason="purged")
     return len(rows)
 
 
@@ -79,6 +153,8 @@ def remove(tx: Tx, job_id: str) -> int:
         return 0
     if row[1] == "active":
         return -1
+    if row[1] not in ("completed", "failed"):
+        _unfinished_gone(tx, [(int(row[0]), job_id)])
     delete_jobs(tx, [(int(row[0]), job_id)], row[1])
     tx.emit("removed", job_id, state=row[1])
     return 1
@@ -102,10 +178,19 @@ def clean(tx: Tx, state: str, cutoff: int, limit: int) -> list[str]:
         ]
     else:
         return []
+    if state in _PENDING:
+        _unfinished_gone(tx, rows)
     delete_jobs(tx, rows, state)
     for _, job_id in rows:
         tx.emit("removed", job_id, state=state)
     return [job_id for _, job_id in rows]
+
+
+def _unfinished_gone(tx: Tx, rows: Sequence[tuple[int, str]]) -> None:
+    """Jobs deleted before they finished: a flow parent learns that such a child
+    failed, with reason 'removed', rather than wait for it forever."""
+    if rows:
+        notify_parents(tx, {pk: "removed" for pk, _ in rows}, "f")
 
 
 def drain(tx: Tx, include_delayed: bool) -> int:
@@ -114,6 +199,7 @@ def drain(tx: Tx, include_delayed: bool) -> int:
     n = 0
     for state in states:
         rows = oldest(tx, state, 1000)
+        _unfinished_gone(tx, rows)
         delete_jobs(tx, rows, state)
         n += len(rows)
     if n:
@@ -127,6 +213,24 @@ def set_paused(tx: Tx, paused: bool) -> None:
     tx.emit("paused" if paused else "resumed", "")
     if not paused:
         tx.wake = True
+
+
+def set_limits(tx: Tx, limits: Mapping[str, int | None]) -> None:
+    tx.ensure_queue()
+    for name, value in limits.items():
+        if name not in LIMIT_FIELDS:
+            raise ValueError(f"unknown limit {name!r}; use one of {LIMIT_FIELDS}")
+        tx.conn.execute(f"UPDATE queues SET {name} = ? WHERE name = ?", (value, tx.queue))
+    tx.wake = True
+
+
+def get_limits(tx: Tx) -> dict[str, int]:
+    row = tx.conn.execute(
+        f"SELECT {', '.join(LIMIT_FIELDS)} FROM queues WHERE name = ?", (tx.queue,)
+    ).fetchone()
+    if row is None:
+        return {}
+    return {n: int(v) for n, v in zip(LIMIT_FIELDS, row, strict=True) if v is not None}
 
 
 def set_fifo_first(tx: Tx, fifo_first: bool) -> None:
@@ -157,7 +261,7 @@ def obliterate_batch(tx: Tx, force: bool) -> int | None:
 
 def obliterate_rest(tx: Tx) -> None:
     conn, q = tx.conn, tx.queue
-    for table in ("jobs", "logs", "history", "events"):
+    for table in ("jobs", "logs", "history", "events", "children", "starts"):
         conn.execute(f"DELETE FROM {table} WHERE queue = ?", (q,))
     conn.execute("DELETE FROM counts WHERE queue = ?", (q,))
     conn.execute("DELETE FROM queues WHERE name = ?", (q,))

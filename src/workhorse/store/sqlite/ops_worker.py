@@ -4,6 +4,7 @@ transaction (the counterpart of one Lua script of the Redis store)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -17,6 +18,7 @@ from workhorse.store.sqlite.tx import (
     make_ready,
     mark_failed,
     marks,
+    notify_parents,
     record_attempt,
     retain,
 )
@@ -34,19 +36,21 @@ FETCH_FIELDS = (
     "owner",
     "tags",
     "meta",
+    "grp",
 )
 _COLS = ", ".join(FETCH_FIELDS)
 LOG_LINES_KEPT = 1000
 _INSERT_JOB = (
     "INSERT INTO jobs (queue, id, state, rank, name, data, opts, ts, prio, due, owner, tags, "
-    "meta, kc, kf) VALUES "
+    "meta, kc, kf, grp) VALUES "
 )
-_JOB_COLUMNS = 15
+_JOB_COLUMNS = 16
 _JOB_VALUES = "(" + ", ".join("?" * _JOB_COLUMNS) + ")"
 
 
-def add(tx: Tx, jobs: Sequence[NewJob]) -> list[tuple[str, bool]]:
-    """Store jobs; an explicit id that exists (or repeats in the batch) is not created."""
+def add(tx: Tx, jobs: Sequence[NewJob], hold: bool = False) -> list[tuple[str, bool]]:
+    """Store jobs; an explicit id that exists (or repeats in the batch) is not created.
+    ``hold``: they wait for their children (a flow's parents)."""
     tx.ensure_queue(known=True)
     conn, q, now = tx.conn, tx.queue, tx.now
     out: list[tuple[str, bool]] = []
@@ -65,7 +69,9 @@ def add(tx: Tx, jobs: Sequence[NewJob]) -> list[tuple[str, bool]]:
         else:
             job_id = tx.next_id()
         due: int | None = None
-        if j.delay_ms > 0:
+        if hold:
+            state, rank = "waiting-children", now
+        elif j.delay_ms > 0:
             state, rank = "delayed", now + j.delay_ms
             due = rank
             tx.due_at(due)
@@ -87,6 +93,7 @@ def add(tx: Tx, jobs: Sequence[NewJob]) -> list[tuple[str, bool]]:
             j.meta.decode() or None,
             j.keep_completed,
             j.keep_failed,
+            j.group or None,
         )
         added[state] = added.get(state, 0) + 1
         # tx.emit("added", job_id, name=..., state=...), inlined for bulk adds.
@@ -152,6 +159,7 @@ def _apply_outcomes(tx: Tx, token: str, outcomes: Sequence[Outcome]) -> list[str
             (now, value, now, *pks),
         )
     if completed:
+        notify_parents(tx, {pk: v for v, pks in done.items() for pk in pks}, "c")
         retain(tx, "completed", completed)
     if failed:
         retain(tx, "failed", failed)
@@ -190,30 +198,127 @@ def promote_due(tx: Tx) -> None:
         tx.emit("waiting", str(job_id))
 
 
-def _take(tx: Tx, token: str, n: int, lock_until: int) -> list[tuple[Any, ...]]:
-    """Take up to ``n`` ready jobs; rows of ``(id, *FETCH_FIELDS)`` in take order."""
-    if n <= 0:
-        return []
+#: With group limits the take looks this far down each ready state for jobs it may start.
+GROUP_SCAN = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class _Settings:
+    """A queue's row as the take needs it: paused, fifo_first, then the limits
+    (``LIMIT_FIELDS``; None: no limit)."""
+
+    paused: bool
+    fifo_first: bool
+    concurrency: int | None
+    rate_max: int | None
+    rate_per: int | None
+    group_max: int | None
+    group_per: int | None
+    group_concurrency: int | None
+
+    @property
+    def grouped(self) -> bool:
+        return self.group_max is not None or self.group_concurrency is not None
+
+
+def _settings(tx: Tx) -> _Settings | None:
+    row = tx.conn.execute(
+        "SELECT paused, fifo_first, concurrency, rate_max, rate_per, group_max, group_per, "
+        "group_concurrency FROM queues WHERE name = ?",
+        (tx.queue,),
+    ).fetchone()
+    return None if row is None else _Settings(bool(row[0]), bool(row[1]), *row[2:])
+
+
+def _window(tx: Tx, group: str, per: int) -> tuple[int, int | None]:
+    """Starts inside the rate window of ``group`` ('' = the queue) after trimming it,
+    and when its oldest start leaves it."""
     conn, q = tx.conn, tx.queue
-    meta = conn.execute("SELECT paused, fifo_first FROM queues WHERE name = ?", (q,)).fetchone()
-    if meta is None or meta[0]:
-        return []
-    order = READY[::-1] if meta[1] else READY
-    picked: list[int] = []
+    conn.execute(
+        "DELETE FROM starts WHERE queue = ? AND grp = ? AND at <= ?", (q, group, tx.now - per)
+    )
+    used, first = conn.execute(
+        "SELECT count(*), min(at) FROM starts WHERE queue = ? AND grp = ?", (q, group)
+    ).fetchone()
+    return int(used), None if first is None else int(first) + per
+
+
+def _queue_room(tx: Tx, n: int, s: _Settings) -> int:
+    """How many of ``n`` jobs the queue-wide limits let this take start now."""
+    if s.concurrency is not None:
+        n = min(n, s.concurrency - tx.count(("active",)))
+    if s.rate_max is not None:
+        used, _ = _window(tx, "", s.rate_per or 1000)
+        n = min(n, s.rate_max - used)
+    return n
+
+
+def _group_room(tx: Tx, group: str, s: _Settings) -> int:
+    """How many more jobs of ``group`` may start now; a group held back by its rate
+    window asks blocked workers to look again when it frees."""
+    left = 1 << 30
+    if s.group_concurrency is not None:
+        (active,) = tx.conn.execute(
+            "SELECT count(*) FROM jobs WHERE queue = ? AND grp = ? AND state = 'active'",
+            (tx.queue, group),
+        ).fetchone()
+        left = s.group_concurrency - int(active)
+    if s.group_max is not None:
+        used, frees = _window(tx, group, s.group_per or 1000)
+        if used >= s.group_max and frees is not None:
+            tx.due_at(frees)
+        left = min(left, s.group_max - used)
+    return left
+
+
+def _pick(tx: Tx, n: int, s: _Settings) -> list[tuple[int, str | None]]:
+    """Up to ``n`` ready jobs ``(pk, group)`` in take order; with group limits, jobs of
+    groups at their limits are skipped (they stay where they are)."""
+    order = READY[::-1] if s.fifo_first else READY
+    limit = GROUP_SCAN if s.grouped else n
+    picked: list[tuple[int, str | None]] = []
+    room: dict[str, int] = {}
     for state in order:
         if len(picked) >= n:
             break
-        got = [
-            pk
-            for (pk,) in conn.execute(
-                "SELECT pk FROM jobs WHERE queue = ? AND state = ? ORDER BY rank, pk LIMIT ?",
-                (q, state, n - len(picked)),
-            )
-        ]
-        tx.move(state, "active", len(got))
-        picked += got
+        got = 0
+        for pk, group in tx.conn.execute(
+            "SELECT pk, grp FROM jobs WHERE queue = ? AND state = ? ORDER BY rank, pk LIMIT ?",
+            (tx.queue, state, limit if s.grouped else n - len(picked)),
+        ).fetchall():
+            if len(picked) >= n:
+                break
+            if s.grouped and group is not None:
+                left = room[group] if group in room else _group_room(tx, group, s)
+                room[group] = left - 1
+                if left <= 0:
+                    continue
+            picked.append((int(pk), group))
+            got += 1
+        tx.move(state, "active", got)
+    return picked
+
+
+def _count_starts(tx: Tx, picked: list[tuple[int, str | None]], s: _Settings) -> None:
+    rows: list[tuple[str, str, int]] = []
+    if s.rate_max is not None:
+        rows += [(tx.queue, "", tx.now)] * len(picked)
+    if s.group_max is not None:
+        rows += [(tx.queue, g, tx.now) for _, g in picked if g is not None]
+    if rows:
+        tx.conn.executemany("INSERT INTO starts (queue, grp, at) VALUES (?, ?, ?)", rows)
+
+
+def _take(tx: Tx, token: str, n: int, lock_until: int, s: _Settings) -> list[tuple[Any, ...]]:
+    """Take up to ``n`` ready jobs; rows of ``(id, *FETCH_FIELDS)`` in take order."""
+    n = _queue_room(tx, n, s)
+    if n <= 0:
+        return []
+    chosen = _pick(tx, n, s)
+    picked = [pk for pk, _ in chosen]
     if not picked:
         return []
+    conn = tx.conn
     where = f"pk IN ({marks(len(picked))})"
     conn.execute(
         f"UPDATE jobs SET state = 'active', rank = ?, token = ?, started = ? WHERE {where}",
@@ -226,8 +331,7 @@ def _take(tx: Tx, token: str, n: int, lock_until: int) -> list[tuple[Any, ...]]:
     out = [rows[pk] for pk in picked]
     for row in out:
         tx.emit("active", row[0])
-    if len(picked) == n and tx.count(READY) > 0:
-        tx.wake = True
+    _count_starts(tx, chosen, s)
     return out
 
 
@@ -236,7 +340,22 @@ def fetch(
 ) -> tuple[list[tuple[Any, ...]], list[str]]:
     refused = _apply_outcomes(tx, token, outcomes)
     promote_due(tx)
-    return _take(tx, token, take, lock_until), refused
+    s = _settings(tx)
+    if s is None or s.paused:
+        return [], refused
+    taken = _take(tx, token, take, lock_until, s) if take > 0 else []
+    # Another worker may take what is left: this take got all it asked for, or (with
+    # concurrency limits) it only finished jobs, which frees places.
+    limited = s.concurrency is not None or s.group_concurrency is not None
+    freed = take == 0 and limited and len(refused) < len(outcomes)
+    if ((take > 0 and len(taken) == take) or freed) and tx.count(READY) > 0:
+        tx.wake = True
+    # A full rate window: blocked workers look again when it frees.
+    if s.rate_max is not None and take > 0 and tx.count(READY) > 0:
+        used, frees = _window(tx, "", s.rate_per or 1000)
+        if used >= s.rate_max and frees is not None:
+            tx.due_at(frees)
+    return taken, refused
 
 
 def fetch_needed(tx: Tx, has_outcomes: bool, take: int) -> bool:
@@ -306,6 +425,7 @@ def recover_stalled(tx: Tx, max_stalled: int) -> StalledReport:
         (tx.queue, tx.now),
     ).fetchall()
     report = StalledReport()
+    tx.wake = bool(rows)  # places freed (concurrency limits), whatever becomes of them
     for pk, job_id, stalls, made, cancel, prio, kf in rows:
         stalls += 1
         tx.conn.execute("UPDATE jobs SET stalls = ?, token = NULL WHERE pk = ?", (stalls, pk))

@@ -6,10 +6,20 @@ Schema (every table is keyed by queue name; one file holds any number of queues)
                     presence is what makes a file a Workhorse database.
     queues          one row per queue touched: known (received a job), paused,
                     fifo_first, last_id (generated ids), seq (ready-order counter),
-                    nevents (events in its stream, for trimming)
+                    nevents (events in its stream, for trimming), limits (concurrency,
+                    rate_max / rate_per ms, group_max / group_per / group_concurrency;
+                    NULL = none)
+    children        the children of a flow parent (queue, parent id): ref "queue:id",
+                    state pending / c (completed, value = result JSON) / f (failed
+                    for good, value = reason)
+    schedules       repeatable jobs by stable key: spec JSON (workhorse.schedule), next
+                    tick (ms)
+    starts          start times of jobs inside the current rate window, per (queue,
+                    grp) with grp '' for the queue-wide limit (a sliding-window log)
     counts          jobs per (queue, state), kept exact by every transaction that
                     moves jobs (Tx.move), so counts and count-based retention are O(1)
-    jobs            one row per job, with the field names of Job.from_fields, plus
+    jobs            one row per job, with the field names of Job.from_fields (``dead``:
+                    when it joined the dead-letter set; ``grp``: its group), plus
                     ``rank``: the order inside its state -- take order for waiting
                     (seq) and prioritized (priority * 2^40 + seq), due time for
                     delayed, lock expiry for active, finish time for completed and
@@ -34,7 +44,7 @@ from pathlib import Path
 
 from workhorse.errors import StoreUnavailable
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 META_TABLE = "workhorse_meta"
 
 _V1 = """
@@ -120,8 +130,50 @@ CREATE TABLE listeners (
 CREATE INDEX listeners_by_queue ON listeners (queue);
 """
 
+# Version 2: dead letters (``jobs.dead``: when the job joined the dead-letter set),
+# job groups (``jobs.grp``), flows (``jobs.pq``/``pid``/``fpf``: the parent, and
+# whether the job's failure fails it; ``children``), schedules, and queue limits (``queues``
+# limit columns; ``starts``: the start times inside the current rate window, per
+# queue and group, '' = whole queue).
+_V2 = """
+ALTER TABLE jobs ADD COLUMN dead INTEGER;
+ALTER TABLE jobs ADD COLUMN grp TEXT;
+ALTER TABLE jobs ADD COLUMN pq TEXT;
+ALTER TABLE jobs ADD COLUMN pid TEXT;
+ALTER TABLE jobs ADD COLUMN fpf INTEGER;
+CREATE TABLE children (
+    queue TEXT NOT NULL,
+    parent TEXT NOT NULL,
+    ref TEXT NOT NULL,
+    state TEXT NOT NULL,
+    value TEXT,
+    PRIMARY KEY (queue, parent, ref)
+) WITHOUT ROWID;
+CREATE INDEX jobs_dead ON jobs (queue, dead) WHERE dead IS NOT NULL;
+CREATE INDEX jobs_by_group ON jobs (queue, grp, state) WHERE grp IS NOT NULL;
+ALTER TABLE queues ADD COLUMN concurrency INTEGER;
+ALTER TABLE queues ADD COLUMN rate_max INTEGER;
+ALTER TABLE queues ADD COLUMN rate_per INTEGER;
+ALTER TABLE queues ADD COLUMN group_max INTEGER;
+ALTER TABLE queues ADD COLUMN group_per INTEGER;
+ALTER TABLE queues ADD COLUMN group_concurrency INTEGER;
+CREATE TABLE starts (
+    pk INTEGER PRIMARY KEY,
+    queue TEXT NOT NULL,
+    grp TEXT NOT NULL,
+    at INTEGER NOT NULL
+);
+CREATE INDEX starts_by_group ON starts (queue, grp, at);
+CREATE TABLE schedules (
+    key TEXT PRIMARY KEY,
+    spec TEXT NOT NULL,
+    next_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX schedules_by_next ON schedules (next_at);
+"""
+
 #: Scripts that take the schema from version ``n`` (the key) to ``n + 1``.
-MIGRATIONS: dict[int, str] = {0: _V1}
+MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2}
 
 
 class NotAWorkhorseDatabase(StoreUnavailable):

@@ -6,26 +6,29 @@ scripts), run on the store's database thread (``db.py``)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
 
 from workhorse.clock import Clock, now_ms
-from workhorse.errors import InvalidTransition
+from workhorse.errors import InvalidTransition, JobNotFound
 from workhorse.job import Job, JobState
 from workhorse.store.base import (
     Event,
     EventReader,
+    FlowNode,
     LockNotice,
     NewJob,
     Outcome,
     StalledReport,
     Store,
+    StoredSchedule,
     Waiter,
+    check_queue_name,
 )
-from workhorse.store.sqlite import ops_admin, ops_worker
+from workhorse.store.sqlite import ops_admin, ops_flow, ops_schedule, ops_worker
 from workhorse.store.sqlite.db import Database
 from workhorse.store.sqlite.sleepers import SqliteEventReader, SqliteWaiter
 from workhorse.store.sqlite.tx import Tx
@@ -36,6 +39,7 @@ T = TypeVar("T")
 _INLINE_ADD = 1000
 _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 _LISTED = {
+    JobState.WAITING_CHILDREN,
     JobState.WAITING,
     JobState.PRIORITIZED,
     JobState.DELAYED,
@@ -58,14 +62,6 @@ def parse_position(position: str) -> int:
             f"invalid event position {position!r}: use '0', '$' or a position read from this store"
         )
     return int(head)
-
-
-def _check_queue(queue: str) -> None:
-    if not queue or any(c in queue for c in "{}\n\r\0 "):
-        raise ValueError(
-            f"queue name {queue!r} is invalid: use a non-empty name without braces, "
-            "spaces or line breaks"
-        )
 
 
 def _lrange(items: list[T], start: int, end: int) -> list[T]:
@@ -131,7 +127,7 @@ class SqliteStore(Store):
     # ---- plumbing ---------------------------------------------------------------
     def _q(self, queue: str) -> str:
         if queue not in self._checked:
-            _check_queue(queue)
+            check_queue_name(queue)
             self._checked.add(queue)
         return queue
 
@@ -296,6 +292,12 @@ class SqliteStore(Store):
     async def set_fifo_first(self, queue: str, fifo_first: bool) -> None:
         await self._write(queue, ops_admin.set_fifo_first, fifo_first)
 
+    async def set_limits(self, queue: str, limits: Mapping[str, int | None]) -> None:
+        await self._write(queue, ops_admin.set_limits, dict(limits))
+
+    async def get_limits(self, queue: str) -> dict[str, int]:
+        return await self._read(queue, ops_admin.get_limits)
+
     async def is_paused(self, queue: str) -> bool:
         return await self._read(queue, _is_paused)
 
@@ -316,6 +318,73 @@ class SqliteStore(Store):
                 break
             force = True  # checked once, like the Redis store
         await self._write(queue, ops_admin.obliterate_rest)
+
+    # ---- flows ------------------------------------------------------------------
+    async def add_flow(self, nodes: Sequence[FlowNode]) -> list[bool]:
+        if not nodes:
+            return []
+        for node in nodes:
+            self._q(node.queue)
+        return await self._write(nodes[0].queue, ops_flow.add_flow, list(nodes))
+
+    async def children_results(
+        self, queue: str, job_id: str
+    ) -> tuple[dict[str, bytes], dict[str, str]]:
+        return await self._read(queue, ops_flow.children_results, job_id)
+
+    # ---- schedules ----------------------------------------------------------------
+    async def _global(self, op: Callable[..., T], *args: Any, write: bool = True) -> T:
+        """Run an operation that belongs to no queue (schedules)."""
+        db = self._db
+        if write:
+            return await db.call(db.write, "", self.clock(), self.events_maxlen, op, *args)
+        return await db.call(db.read, "", self.clock(), op, *args)
+
+    async def upsert_schedule(self, key: str, spec: bytes, next_at: int) -> bool:
+        return await self._global(ops_schedule.upsert, key, spec.decode(), next_at)
+
+    async def schedules(self) -> list[StoredSchedule]:
+        return await self._global(ops_schedule.listed, None, -1, write=False)
+
+    async def due_schedules(self, now: int, limit: int) -> list[StoredSchedule]:
+        return await self._global(ops_schedule.listed, now, limit, write=False)
+
+    async def advance_schedule(self, key: str, tick: int, next_at: int) -> bool:
+        return await self._global(ops_schedule.advance, key, tick, next_at)
+
+    async def remove_schedule(self, key: str) -> bool:
+        return await self._global(ops_schedule.remove, key)
+
+    # ---- dead letters -----------------------------------------------------------
+    async def dead_letters(
+        self, queue: str, start: int = 0, end: int = 49, desc: bool = True
+    ) -> list[Job]:
+        rows = await self._read(queue, _dead_rows, start, end, desc)
+        return [Job.from_fields(queue, str(row["id"]), row) for row in rows]
+
+    async def dead_letter_count(self, queue: str) -> int:
+        return await self._read(queue, _dead_count)
+
+    async def update_data(self, queue: str, job_id: str, data: bytes) -> None:
+        result = await self._write(queue, ops_admin.update_data, job_id, data.decode())
+        if result == 0:
+            raise JobNotFound(queue, job_id)
+        if result < 0:
+            raise InvalidTransition(
+                f"job {job_id} is not failed; only the data of a failed job can be edited"
+            )
+
+    async def redrive(self, queue: str, job_id: str) -> None:
+        if not await self._write(queue, ops_admin.redrive, job_id):
+            raise InvalidTransition(f"job {job_id} is not a dead letter of queue {queue!r}")
+
+    async def redrive_dead(
+        self, queue: str, start: int, batch: int, name: str, reason: str
+    ) -> tuple[int, int]:
+        return await self._write(queue, ops_admin.redrive_dead, start, batch, name, reason)
+
+    async def purge_dead(self, queue: str) -> int:
+        return await self._write(queue, ops_admin.purge_dead)
 
     # ---- events -----------------------------------------------------------------
     async def read_events(self, queue: str, after: str, count: int = 500) -> list[Event]:
@@ -357,7 +426,7 @@ class SqliteStore(Store):
 
 def _taken(queue: str, row: tuple[Any, ...]) -> Job:
     """A job just taken: ``row`` is ``(id, *ops_worker.FETCH_FIELDS)``."""
-    job_id, name, data, opts, ts, prio, made, stalls, progress, owner, tags, meta = row
+    job_id, name, data, opts, ts, prio, made, stalls, progress, owner, tags, meta, group = row
     loads = orjson.loads
     return Job(
         queue_name=queue,
@@ -374,6 +443,7 @@ def _taken(queue: str, row: tuple[Any, ...]) -> Job:
         tags=loads(tags) if tags else [],
         meta=loads(meta) if meta else {},
         owner=owner,
+        group=group,
     )
 
 
@@ -433,6 +503,30 @@ def _list_rows(tx: Tx, state: str, start: int, end: int, desc: bool) -> list[dic
             (tx.queue, state, end - start + 1, start),
         )
     )
+
+
+def _dead_rows(tx: Tx, start: int, end: int, desc: bool) -> list[dict[str, Any]]:
+    if start < 0 or end < 0:
+        n = _dead_count(tx)
+        start = max(n + start, 0) if start < 0 else start
+        end = n + end if end < 0 else end
+    if start > end:
+        return []
+    direction = "DESC" if desc else "ASC"
+    return _dicts(
+        tx.conn.execute(
+            f"SELECT * FROM jobs WHERE queue = ? AND dead IS NOT NULL "
+            f"ORDER BY dead {direction}, pk {direction} LIMIT ? OFFSET ?",
+            (tx.queue, end - start + 1, start),
+        )
+    )
+
+
+def _dead_count(tx: Tx) -> int:
+    row = tx.conn.execute(
+        "SELECT count(*) FROM jobs WHERE queue = ? AND dead IS NOT NULL", (tx.queue,)
+    ).fetchone()
+    return int(row[0])
 
 
 def _is_paused(tx: Tx) -> bool:

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import orjson
 
 #: Prioritized jobs rank by priority first (at most 2^21), then by ready order.
 PRIO_SHIFT = 1 << 40
 HISTORY_KEPT = 20
+#: Most dead letters a queue keeps; past that the oldest leave the set and stay
+#: failed jobs (the Redis store's DEAD_LETTERS_KEPT).
+DEAD_LETTERS_KEPT = 10_000
 #: A queue's event stream is trimmed back to ``events_maxlen`` once it is this many
 #: events (or 1 %) over; the check runs when positions cross a multiple of
 #: TRIM_CHECK.  The stream is kept at about ``events_maxlen``, like Redis ``MAXLEN ~``.
@@ -36,10 +39,12 @@ class Tx:
         "_moves",
         "_seq",
         "conn",
+        "dead_added",
         "events",
         "listeners",
         "maxlen",
         "now",
+        "others",
         "queue",
         "wake",
         "wake_at",
@@ -57,6 +62,21 @@ class Tx:
         self._seq: int | None = None
         self._last_id: int | None = None
         self._moves: dict[str, int] = {}
+        self.others: dict[str, Tx] = {}  # other queues this transaction changes (flows)
+        self.dead_added = False  # the dead-letter set grew: bound it once, at the end
+
+    def on(self, queue: str) -> Tx:
+        """The state of this same transaction on another queue (a flow's parent or
+        child there); finished with this one."""
+        if queue == self.queue:
+            return self
+        sub = self.others.get(queue)
+        if sub is None:
+            sub = self.others[queue] = Tx(self.conn, queue, self.now, self.maxlen)
+        return sub
+
+    def all(self) -> list[Tx]:
+        return [self, *self.others.values()]
 
     # ---- queue row ----------------------------------------------------------------
     def ensure_queue(self, known: bool = False) -> None:
@@ -125,6 +145,8 @@ class Tx:
         """Write what was buffered: events (and trim the stream), counters; read the
         listeners to wake after the commit."""
         conn = self.conn
+        if self.dead_added:
+            _bound_dead_letters(self)
         moved = [(self.queue, state, n) for state, n in self._moves.items() if n]
         if moved:
             conn.executemany(
@@ -150,6 +172,8 @@ class Tx:
             self.listeners = conn.execute(
                 "SELECT kind, addr FROM listeners WHERE queue = ?", (self.queue,)
             ).fetchall()
+        for sub in list(self.others.values()):
+            sub.finish()
 
 
 def insert_events(conn: sqlite3.Connection, events: list[tuple[str, str, str, str]]) -> None:
@@ -196,6 +220,9 @@ def delete_jobs(tx: Tx, rows: Sequence[tuple[int, str]], state: str) -> None:
         where = f"queue = ? AND job IN ({marks(len(ids))})"
         conn.execute(f"DELETE FROM logs WHERE {where}", (q, *ids))
         conn.execute(f"DELETE FROM history WHERE {where}", (q, *ids))
+        conn.execute(
+            f"DELETE FROM children WHERE queue = ? AND parent IN ({marks(len(ids))})", (q, *ids)
+        )
 
 
 def oldest(tx: Tx, state: str, limit: int, max_rank: int | None = None) -> list[tuple[int, str]]:
@@ -241,15 +268,27 @@ def retain(tx: Tx, state: str, finished: Sequence[tuple[int, str, str | None]]) 
             removed.append((pk, job_id))
         else:
             keep, age, kept = c, a, True
-    delete_jobs(tx, removed, state)
+    _drop_finished(tx, removed, state)
     if not kept:
         return
     if age >= 0:
-        delete_jobs(tx, oldest(tx, state, 100, tx.now - age), state)
+        _drop_finished(tx, oldest(tx, state, 100, tx.now - age), state)
     if keep > 0:
         extra = tx.count((state,)) - keep
         if extra > 0:
-            delete_jobs(tx, oldest(tx, state, min(extra, 1000)), state)
+            _drop_finished(tx, oldest(tx, state, min(extra, 1000)), state)
+
+
+def _drop_finished(tx: Tx, rows: Sequence[tuple[int, str]], state: str) -> None:
+    """Delete finished jobs by retention; a dead letter among them leaves with a
+    ``removed`` event, so it never vanishes unseen."""
+    if state == "failed" and rows:
+        for (job_id,) in tx.conn.execute(
+            f"SELECT id FROM jobs WHERE pk IN ({marks(len(rows))}) AND dead IS NOT NULL",
+            [pk for pk, _ in rows],
+        ).fetchall():
+            tx.emit("removed", str(job_id), state="failed", reason="retention")
+    delete_jobs(tx, rows, state)
 
 
 def record_attempt(tx: Tx, job_id: str, attempt: int, error: str, stack: str) -> None:
@@ -286,6 +325,79 @@ def mark_failed(
     )
     record_attempt(tx, job_id, attempt, reason, stack)
     tx.emit("failed", job_id, error=reason, attempt=attempt)
+    _dead_letter(tx, pk, job_id, reason)
+    notify_parents(tx, {pk: reason}, "f")
+
+
+def notify_parents(tx: Tx, values: Mapping[int, str], kind: str) -> None:
+    """Jobs (pk -> value) finished (``kind`` c: completed, value = result JSON; f:
+    failed for good, value = reason): those of a flow tell their parents, in this
+    same transaction (one file holds every queue)."""
+    pks = list(values)
+    rows = tx.conn.execute(
+        f"SELECT pk, id, pq, pid, fpf FROM jobs WHERE pk IN ({marks(len(pks))}) "
+        "AND pid IS NOT NULL",
+        pks,
+    ).fetchall()
+    for pk, job_id, pq, pid, fpf in rows:
+        ref = f"{tx.queue}:{job_id}"
+        child_done(tx.on(str(pq)), str(pid), ref, kind, values[pk], bool(fpf))
+
+
+def child_done(tx: Tx, parent: str, ref: str, kind: str, value: str, fail_parent: bool) -> None:
+    """Record a child's end on its parent ``parent`` of queue ``tx.queue``; the parent
+    fails (``fail_parent``) or, once no child is pending, becomes ready."""
+    conn, q = tx.conn, tx.queue
+    cur = conn.execute(
+        "UPDATE children SET state = ?, value = ? WHERE queue = ? AND parent = ? AND ref = ? "
+        "AND state = 'pending'",
+        (kind, value, q, parent, ref),
+    )
+    if not cur.rowcount:
+        return
+    row = conn.execute(
+        "SELECT pk, made, prio, kf FROM jobs WHERE queue = ? AND id = ? "
+        "AND state = 'waiting-children'",
+        (q, parent),
+    ).fetchone()
+    if row is None:
+        return
+    pk, made, prio, kf = int(row[0]), int(row[1]), int(row[2]), row[3]
+    if kind == "f" and fail_parent:
+        reason = f"child {ref} failed: {value}"
+        fail_now(tx, "waiting-children", (pk, parent, kf), reason, "", made + 1)
+        return
+    pending = conn.execute(
+        "SELECT 1 FROM children WHERE queue = ? AND parent = ? AND state = 'pending' LIMIT 1",
+        (q, parent),
+    ).fetchone()
+    if pending is None:
+        make_ready(tx, "waiting-children", pk, prio)
+        tx.emit("waiting", parent, children="done")
+
+
+def _dead_letter(tx: Tx, pk: int, job_id: str, reason: str) -> None:
+    """A job failed for good joins the dead-letter set, unless it was cancelled."""
+    cur = tx.conn.execute(
+        "UPDATE jobs SET dead = ? WHERE pk = ? AND cancel IS NULL RETURNING name", (tx.now, pk)
+    )
+    row = cur.fetchone()
+    if row is None:
+        return
+    tx.emit("deadlettered", job_id, error=reason, name=row[0])
+    tx.dead_added = True
+
+
+def _bound_dead_letters(tx: Tx) -> None:
+    """Past DEAD_LETTERS_KEPT, the oldest dead letters leave the set (they stay
+    failed jobs)."""
+    over = tx.conn.execute(
+        "SELECT pk FROM jobs WHERE queue = ? AND dead IS NOT NULL ORDER BY dead DESC, pk DESC "
+        "LIMIT -1 OFFSET ?",
+        (tx.queue, DEAD_LETTERS_KEPT),
+    ).fetchall()
+    if over:
+        tx.conn.executemany("UPDATE jobs SET dead = NULL WHERE pk = ?", over)
 
 
 def fail_now(

@@ -3,6 +3,8 @@
 local K_META, K_ID, K_WAIT, K_PRIO = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local K_DELAYED, K_ACTIVE, K_COMPLETED, K_FAILED = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local K_EVENTS, K_MARKER, BASE = KEYS[9], KEYS[10], KEYS[11]
+local K_DEAD, K_RATE, K_GACTIVE = KEYS[12], KEYS[13], KEYS[14]
+local K_WCHILD, K_OUTBOX = KEYS[15], KEYS[16]
 local NOW = tonumber(ARGV[1])
 local MAXLEN = ARGV[2]
 local rcall = redis.call
@@ -34,8 +36,81 @@ end
 
 local function job_prio(jk) return tonumber(rcall('HGET', jk, 'prio')) or 0 end
 
+-- A job leaves `active`: if its start counted towards its group's concurrency
+-- (field 'gc' = the group), it no longer does.
+local function group_left(jk, group)
+  if not group then return end
+  rcall('HDEL', jk, 'gc')
+  if rcall('HINCRBY', K_GACTIVE, group, -1) <= 0 then rcall('HDEL', K_GACTIVE, group) end
+end
+
 local function delete_job(id)
-  rcall('DEL', jkey(id), lkey(id), hkey(id))
+  rcall('DEL', jkey(id), lkey(id), hkey(id), BASE .. 'pend:' .. id, BASE .. 'cv:' .. id,
+    BASE .. 'cf:' .. id)
+end
+
+-- A job of a flow finished (kind 'c' with its result, or 'f' with its reason): leave
+-- a notice for its parent in this queue's outbox, in the same atomic step.  The
+-- store delivers it to the parent's queue (child_done.lua), then deletes it.
+local function notify_parent(id, jk, kind, value)
+  local p = rcall('HMGET', jk, 'pq', 'pid', 'fpf')
+  if not p[1] then return end
+  rcall('RPUSH', K_OUTBOX, cjson.encode({id, p[1], p[2], p[3] or '1', kind, value}))
+end
+
+-- Delete a job that never finished (removed, cleaned, drained): a flow parent learns
+-- that this child failed, with reason 'removed', rather than wait for it forever.
+local function delete_unfinished(id)
+  notify_parent(id, jkey(id), 'f', 'removed')
+  delete_job(id)
+end
+
+-- Store a new job from ARGV[i..i+11]: id ('' = generate), name, data, opts, prio,
+-- delay_ms, owner, tags, meta, keep_completed, keep_failed, group.  ``hold``: it waits
+-- for its children.  Returns id, created (0: the id existed), state.
+local function store_job(i, hold)
+  local id = ARGV[i]
+  if id == '' then
+    id = tostring(rcall('INCR', K_ID))
+  elseif rcall('EXISTS', jkey(id)) == 1 then
+    return id, 0, nil
+  end
+  local jk = jkey(id)
+  local prio = tonumber(ARGV[i + 4])
+  local delay = tonumber(ARGV[i + 5])
+  rcall('HSET', jk, 'name', ARGV[i + 1], 'data', ARGV[i + 2], 'opts', ARGV[i + 3], 'ts', NOW,
+    'prio', prio, 'made', 0, 'kc', ARGV[i + 9], 'kf', ARGV[i + 10])
+  if ARGV[i + 6] ~= '' then rcall('HSET', jk, 'owner', ARGV[i + 6]) end
+  if ARGV[i + 7] ~= '' then rcall('HSET', jk, 'tags', ARGV[i + 7]) end
+  if ARGV[i + 8] ~= '' then rcall('HSET', jk, 'meta', ARGV[i + 8]) end
+  if ARGV[i + 11] ~= '' then rcall('HSET', jk, 'grp', ARGV[i + 11]) end
+  local state
+  if hold then
+    rcall('ZADD', K_WCHILD, NOW, id)
+    rcall('HSET', jk, 'state', 'waiting-children')
+    state = 'waiting-children'
+  elseif delay > 0 then
+    rcall('ZADD', K_DELAYED, NOW + delay, id)
+    rcall('HSET', jk, 'state', 'delayed', 'due', NOW + delay)
+    wake_at(NOW + delay)
+    state = 'delayed'
+  else
+    make_ready(id, jk, prio)
+    state = (prio > 0) and 'prioritized' or 'waiting'
+  end
+  emit('added', id, 'name', ARGV[i + 1], 'state', state)
+  return id, 1, state
+end
+
+-- The dead-letter set keeps at most this many jobs; the oldest leave it (they stay
+-- failed jobs, under their own remove_on_fail) -- DEAD_LETTERS_KEPT in keys.py.
+local DEAD_MAX = 10000
+
+-- Delete a failed job; a dead letter leaves its set with a 'removed' event, so
+-- retention never makes one vanish unseen.
+local function delete_failed(id, why)
+  if rcall('ZREM', K_DEAD, id) == 1 then emit('removed', id, 'state', 'failed', 'reason', why) end
+  delete_job(id)
 end
 
 local function parse_keep(spec)
@@ -52,7 +127,8 @@ local function retain_all(set, finished)
   for i = 1, #finished do
     local c, a = parse_keep(finished[i][2])
     if c == 0 then
-      delete_job(finished[i][1])
+      if set == K_FAILED then delete_failed(finished[i][1], 'retention')
+      else delete_job(finished[i][1]) end
     else
       members[#members + 1] = NOW
       members[#members + 1] = finished[i][1]
@@ -61,18 +137,20 @@ local function retain_all(set, finished)
   end
   if #members == 0 then return end
   rcall('ZADD', set, unpack(members))
+  local drop = delete_job
+  if set == K_FAILED then drop = function(id) delete_failed(id, 'retention') end end
   if age >= 0 then
     local old = rcall('ZRANGEBYSCORE', set, '-inf', NOW - age, 'LIMIT', 0, 100)
     for i = 1, #old do
       rcall('ZREM', set, old[i])
-      delete_job(old[i])
+      drop(old[i])
     end
   end
   if count > 0 then
     local extra = rcall('ZCARD', set) - count
     if extra > 0 then
       local old = rcall('ZPOPMIN', set, math.min(extra, 1000))
-      for i = 1, #old, 2 do delete_job(old[i]) end
+      for i = 1, #old, 2 do drop(old[i]) end
     end
   end
 end
@@ -86,11 +164,24 @@ end
 
 local function retain(set, id, spec) retain_all(set, {{id, spec}}) end
 
+-- A job that failed for good (not a cancelled one) joins the dead-letter set.
+local function dead_letter(id, jk, reason)
+  rcall('ZADD', K_DEAD, NOW, id)
+  rcall('HSET', jk, 'dead', NOW)
+  emit('deadlettered', id, 'error', reason, 'name', rcall('HGET', jk, 'name'))
+  if rcall('ZCARD', K_DEAD) > DEAD_MAX then
+    local out = rcall('ZPOPMIN', K_DEAD, 1)
+    rcall('HDEL', jkey(out[1]), 'dead')
+  end
+end
+
 -- Mark a job failed for good; the caller records it with retain()/retain_all().
 local function mark_failed(id, jk, reason, stack, attempt)
   rcall('HSET', jk, 'state', 'failed', 'error', reason, 'stack', stack, 'finished', NOW)
   record_attempt(id, attempt, reason, stack)
   emit('failed', id, 'error', reason, 'attempt', attempt)
+  if rcall('HGET', jk, 'cancel') ~= '1' then dead_letter(id, jk, reason) end
+  notify_parent(id, jk, 'f', reason)
 end
 
 local function fail_now(id, jk, reason, stack, attempt)
@@ -104,7 +195,10 @@ local function unlink_from(state, id)
   elseif state == 'prioritized' then rcall('ZREM', K_PRIO, id)
   elseif state == 'delayed' then rcall('ZREM', K_DELAYED, id)
   elseif state == 'completed' then rcall('ZREM', K_COMPLETED, id)
-  elseif state == 'failed' then rcall('ZREM', K_FAILED, id)
+  elseif state == 'failed' then
+    rcall('ZREM', K_FAILED, id)
+    rcall('ZREM', K_DEAD, id)
   elseif state == 'active' then rcall('ZREM', K_ACTIVE, id)
+  elseif state == 'waiting-children' then rcall('ZREM', K_WCHILD, id)
   end
 end

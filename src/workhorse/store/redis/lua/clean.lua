@@ -24,7 +24,7 @@ for i = 1, #candidates do
   local ts = tonumber(rcall('HGET', jkey(id), 'ts')) or 0
   if state == 'completed' or state == 'failed' or ts <= cutoff then
     unlink_from(state, id)
-    delete_job(id)
+    if state == 'completed' or state == 'failed' then delete_job(id) else delete_unfinished(id) end
     emit('removed', id, 'state', state)
     out[#out + 1] = id
   end

@@ -2,7 +2,7 @@
 -- Returns how many were deleted; the caller repeats until 0.
 local n = 0
 local function drop(id)
-  delete_job(id)
+  delete_unfinished(id)
   n = n + 1
 end
 local ids = rcall('RPOP', K_WAIT, 1000)

@@ -1,25 +1,29 @@
 -- Apply a worker's outcomes, promote due delayed jobs, then take ready jobs.
 -- ARGV[3] token, ARGV[4] lock expiry (ms), ARGV[5] how many to take, ARGV[6] n outcomes,
 -- then 5 values per outcome: id, kind (c|r|f), value (result JSON or error), stack, delay_ms.
--- Returns {{ {id, {fields}}, ... }, {refused ids}}.
+-- Returns {{ {id, {fields}}, ... }, {refused ids}, notices waiting in the outbox}.
 local token = ARGV[3]
 local lock_until = tonumber(ARGV[4])
 local take_n = tonumber(ARGV[5])
 local FIELDS = {'name', 'data', 'opts', 'ts', 'prio', 'made', 'stalls', 'progress', 'owner',
-  'tags', 'meta'}
+  'tags', 'meta', 'grp'}
 
 local completed, failed = {}, {}
+local left_active = false
 
 local function finish(id, kind, value, stack, delay)
   local jk = jkey(id)
-  local f = rcall('HMGET', jk, 'token', 'made', 'kc', 'kf')
+  local f = rcall('HMGET', jk, 'token', 'made', 'kc', 'kf', 'gc', 'pq')
   if f[1] ~= token or rcall('ZREM', K_ACTIVE, id) == 0 then
     return false
   end
+  left_active = true
+  group_left(jk, f[5])
   local made = (tonumber(f[2]) or 0) + 1
   if kind == 'c' then
     rcall('HSET', jk, 'state', 'completed', 'result', value, 'finished', NOW, 'made', made)
     emit('completed', id, 'result', value)
+    if f[6] then notify_parent(id, jk, 'c', value) end
     completed[#completed + 1] = {id, f[3]}
     return true
   end
@@ -59,10 +63,84 @@ local function promote_due()
   if nxt[2] then wake_at(nxt[2]) end
 end
 
-local function take(n)
-  if n <= 0 then return {} end
-  local m = rcall('HMGET', K_META, 'paused', 'fifo_first')
-  if m[1] == '1' then return {} end
+-- Queue settings: paused, fifo_first, then the limits (LIMIT_FIELDS in store/base.py).
+local META = rcall('HMGET', K_META, 'paused', 'fifo_first', 'concurrency', 'rate_max',
+  'rate_per', 'group_max', 'group_per', 'group_concurrency')
+local CONC, RMAX, RPER = tonumber(META[3]), tonumber(META[4]), tonumber(META[5]) or 1000
+local GMAX, GPER, GCONC = tonumber(META[6]), tonumber(META[7]) or 1000, tonumber(META[8])
+-- With group limits the take looks this far down the ready jobs for ones it may start.
+local GROUP_SCAN = 1000
+
+local function has_ready() return rcall('LLEN', K_WAIT) > 0 or rcall('ZCARD', K_PRIO) > 0 end
+
+-- When the oldest start in a rate window (zset of start times) leaves it.
+local function frees_at(key, per)
+  local oldest = rcall('ZRANGE', key, 0, 0, 'WITHSCORES')
+  return oldest[2] and (tonumber(oldest[2]) + per) or NOW
+end
+
+-- How many of n jobs the queue-wide limits let this take start now.
+local function queue_room(n)
+  if CONC then n = math.min(n, CONC - rcall('ZCARD', K_ACTIVE)) end
+  if RMAX then
+    rcall('ZREMRANGEBYSCORE', K_RATE, '-inf', NOW - RPER)
+    n = math.min(n, RMAX - rcall('ZCARD', K_RATE))
+  end
+  return n
+end
+
+-- How many more jobs of group g may start now (memoised in room for this take).  A
+-- group held back by its rate window asks blocked workers to look again when it frees.
+local function group_room(g, room)
+  local left = room[g]
+  if left ~= nil then return left end
+  left = 1e9
+  if GCONC then left = GCONC - (tonumber(rcall('HGET', K_GACTIVE, g)) or 0) end
+  if GMAX then
+    local gk = BASE .. 'gr:' .. g
+    rcall('ZREMRANGEBYSCORE', gk, '-inf', NOW - GPER)
+    local used = rcall('ZCARD', gk)
+    if used >= GMAX then wake_at(frees_at(gk, GPER)) end
+    left = math.min(left, GMAX - used)
+  end
+  room[g] = left
+  return left
+end
+
+-- Take up to n ready jobs in take order, skipping those of groups at their limits
+-- (they stay where they are).  Returns the ids and each taken job's group.
+local function pick_grouped(n, fifo_first)
+  local ids, groups, room = {}, {}, {}
+  local function scan(cands, from_wait)
+    for j = 1, #cands do
+      if #ids >= n then return end
+      local id = cands[j]
+      local g = rcall('HGET', jkey(id), 'grp')
+      local ok = true
+      if g then
+        local left = group_room(g, room)
+        ok = left > 0
+        if ok then room[g] = left - 1 end
+      end
+      if ok then
+        ids[#ids + 1] = id
+        groups[id] = g
+        if from_wait then rcall('LREM', K_WAIT, -1, id) else rcall('ZREM', K_PRIO, id) end
+      end
+    end
+  end
+  local function from_prio() scan(rcall('ZRANGE', K_PRIO, 0, GROUP_SCAN - 1), false) end
+  local function from_wait()
+    local r = rcall('LRANGE', K_WAIT, -GROUP_SCAN, -1)
+    local next_first = {}
+    for j = #r, 1, -1 do next_first[#next_first + 1] = r[j] end
+    scan(next_first, true)
+  end
+  if fifo_first then from_wait(); from_prio() else from_prio(); from_wait() end
+  return ids, groups
+end
+
+local function pop_ready(n, fifo_first)
   local ids = {}
   local function pop_prio(k)
     if k <= 0 then return end
@@ -74,10 +152,46 @@ local function take(n)
     local r = rcall('RPOP', K_WAIT, k)
     if r then for j = 1, #r do ids[#ids + 1] = r[j] end end
   end
-  if m[2] == '1' then
+  if fifo_first then
     pop_wait(n); pop_prio(n - #ids)
   else
     pop_prio(n); pop_wait(n - #ids)
+  end
+  return ids
+end
+
+-- Count the starts of taken jobs against the rate windows and group concurrency.
+local function count_starts(ids, groups)
+  if RMAX and #ids > 0 then
+    for j = 1, #ids do rcall('ZADD', K_RATE, NOW, NOW .. ':' .. ids[j]) end
+    rcall('PEXPIRE', K_RATE, RPER)
+  end
+  if not groups then return end
+  for j = 1, #ids do
+    local g = groups[ids[j]]
+    if g then
+      if GCONC then
+        rcall('HINCRBY', K_GACTIVE, g, 1)
+        rcall('HSET', jkey(ids[j]), 'gc', g)
+      end
+      if GMAX then
+        local gk = BASE .. 'gr:' .. g
+        rcall('ZADD', gk, NOW, NOW .. ':' .. ids[j])
+        rcall('PEXPIRE', gk, GPER)
+      end
+    end
+  end
+end
+
+local function take(n)
+  if n <= 0 or META[1] == '1' then return {} end
+  n = queue_room(n)
+  if n <= 0 then return {} end
+  local ids, groups
+  if GMAX or GCONC then
+    ids, groups = pick_grouped(n, META[2] == '1')
+  else
+    ids = pop_ready(n, META[2] == '1')
   end
   local out = {}
   local locks = {}
@@ -93,7 +207,7 @@ local function take(n)
     emit('active', id)
     out[j] = {id, rcall('HMGET', jk, unpack(FIELDS))}
   end
-  if #ids == n and (rcall('LLEN', K_WAIT) > 0 or rcall('ZCARD', K_PRIO) > 0) then wake() end
+  count_starts(ids, groups)
   return out
 end
 
@@ -108,4 +222,15 @@ end
 retain_all(K_COMPLETED, completed)
 retain_all(K_FAILED, failed)
 promote_due()
-return {take(take_n), refused}
+local taken = take(take_n)
+if META[1] ~= '1' then
+  -- Another worker may take what is left: this take got all it asked for, or (with
+  -- concurrency limits) it only finished jobs, which frees slots.
+  local freed = take_n == 0 and left_active and (CONC or GCONC)
+  if ((take_n > 0 and #taken == take_n) or freed) and has_ready() then wake() end
+  -- A full rate window: blocked workers look again when it frees.
+  if RMAX and take_n > 0 and rcall('ZCARD', K_RATE) >= RMAX and has_ready() then
+    wake_at(frees_at(K_RATE, RPER))
+  end
+end
+return {taken, refused, rcall('LLEN', K_OUTBOX)}

@@ -7,6 +7,7 @@ for i = 1, #ids do
   local id = ids[i]
   local jk = jkey(id)
   rcall('ZREM', K_ACTIVE, id)
+  group_left(jk, rcall('HGET', jk, 'gc'))
   rcall('HDEL', jk, 'token')
   local stalls = rcall('HINCRBY', jk, 'stalls', 1)
   emit('stalled', id, 'count', stalls)
@@ -23,5 +24,6 @@ for i = 1, #ids do
     requeued[#requeued + 1] = id
   end
 end
-if #requeued > 0 then wake() end
-return {requeued, failed}
+-- Failed ones free places too (concurrency limits): wake a worker either way.
+if #ids > 0 then wake() end
+return {requeued, failed, rcall('LLEN', K_OUTBOX)}

@@ -6,6 +6,7 @@ for i = 4, #ARGV do
   local id = ARGV[i]
   local jk = jkey(id)
   if rcall('HGET', jk, 'token') == token and rcall('ZREM', K_ACTIVE, id) == 1 then
+    group_left(jk, rcall('HGET', jk, 'gc'))
     rcall('HDEL', jk, 'token')
     make_ready(id, jk, job_prio(jk))
     emit('waiting', id, 'released', '1')

@@ -12,7 +12,8 @@ for i = 1, #ids do
   local jk = jkey(id)
   if rcall('ZREM', set, id) == 1 then
     rcall('HSET', jk, 'made', 0, 'stalls', 0)
-    rcall('HDEL', jk, 'error', 'stack', 'finished', 'result', 'started', 'cancel', 'token')
+    rcall('ZREM', K_DEAD, id)
+    rcall('HDEL', jk, 'error', 'stack', 'finished', 'result', 'started', 'cancel', 'token', 'dead')
     make_ready(id, jk, job_prio(jk))
     emit('waiting', id, 'retried', '1')
     n = n + 1

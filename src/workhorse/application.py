@@ -59,7 +59,9 @@ class Workhorse:
 
     def processor(self, queue: str, **worker_options: Any) -> Callable[[Handler], Handler]:
         """Register the handler of ``queue`` (one per queue; dispatch on ``job.name``
-        inside it if a queue carries several kinds of job)."""
+        inside it if a queue carries several kinds of job).  ``worker_options`` are
+        :class:`WorkerOptions`, e.g. ``processes=2`` to run the jobs in a process pool
+        or ``retry_policy=RetryPolicy(...)``."""
         options = WorkerOptions(**worker_options)
 
         def register(handler: Handler) -> Handler:
@@ -71,8 +73,13 @@ class Workhorse:
         return register
 
     def workers(
-        self, queues: Sequence[str] | None = None, concurrency: int | None = None
+        self,
+        queues: Sequence[str] | None = None,
+        concurrency: int | None = None,
+        processes: int | None = None,
     ) -> list[Worker]:
+        """One worker per queue; ``concurrency`` / ``processes`` override what the
+        processors declared (``processes`` runs every queue in a process pool)."""
         names = list(queues) if queues else sorted(self.processors)
         unknown = [n for n in names if n not in self.processors]
         if unknown:
@@ -84,8 +91,10 @@ class Workhorse:
         for name in names:
             proc = self.processors[name]
             opts = proc.options
-            if concurrency is not None:
-                opts = WorkerOptions(**{**_fields(opts), "concurrency": concurrency})
+            overrides = {"concurrency": concurrency, "processes": processes}
+            overrides = {k: v for k, v in overrides.items() if v is not None}
+            if overrides:
+                opts = WorkerOptions(**{**_fields(opts), **overrides})
             out.append(Worker(self.queue(name), proc.handler, opts))
         return out
 
@@ -95,10 +104,11 @@ class Workhorse:
         concurrency: int | None = None,
         burst: bool = False,
         handle_signals: bool = True,
+        processes: int | None = None,
     ) -> None:
         """Run a worker per queue until SIGTERM/SIGINT (graceful) or, with ``burst``,
         until every queue is idle."""
-        workers = self.workers(queues, concurrency)
+        workers = self.workers(queues, concurrency, processes)
         loop = asyncio.get_running_loop()
 
         closing: list[asyncio.Task[None]] = []

@@ -39,3 +39,17 @@ class JobCancelled(WorkhorseError):
 
 class StoreUnavailable(WorkhorseError, ConnectionError):
     """The store cannot be reached; the message says which address was tried."""
+
+
+class HttpError(WorkhorseError):
+    """An HTTP call made by a handler failed with ``status``.
+
+    Raise it (or let ``httpx.HTTPStatusError`` / ``requests.HTTPError`` propagate) so
+    a :class:`~workhorse.retry.RetryPolicy` can decide by status: ``retry_after`` is
+    the server's ``Retry-After`` in seconds, when it sent one.
+    """
+
+    def __init__(self, status: int, message: str = "", retry_after: float | None = None) -> None:
+        super().__init__(message or f"HTTP {status}")
+        self.status = status
+        self.retry_after = retry_after

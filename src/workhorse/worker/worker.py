@@ -27,8 +27,11 @@ from workhorse.events import call_hook
 from workhorse.job import PENDING, Job, JobState
 from workhorse.options import Backoff, BackoffStrategy
 from workhorse.queue import Queue
+from workhorse.retry import RetryPolicy
 from workhorse.store.base import LockNotice, Outcome, OutcomeKind, Waiter
+from workhorse.worker.handler_path import handler_path
 from workhorse.worker.locks import LockKeeper
+from workhorse.worker.pool import ProcessPool, RemoteError
 
 log = logging.getLogger("workhorse.worker")
 
@@ -43,6 +46,16 @@ class WorkerOptions:
 
     A dead worker's jobs are back in waiting at most ``lock_duration +
     stalled_interval`` after it died (default 10 s + 4 s).
+
+    ``processes=N`` runs the handler in a pool of N processes, one job each at a
+    time (so the worker runs N jobs at once and ``concurrency`` does not apply): for
+    CPU-bound handlers, which would otherwise hold the event loop.  The handler must
+    then be a top-level function of an importable module.  A job over its time
+    limit, or cancelled, is asked to stop, then after ``timeout_grace`` seconds its
+    process is killed and replaced.
+
+    ``retry_policy`` decides by error type which failures retry, after how long,
+    and which fail at once (see :mod:`workhorse.retry`).
     """
 
     concurrency: int = 1
@@ -53,16 +66,34 @@ class WorkerOptions:
     shutdown_grace: float = 30.0
     block_timeout: float = 5.0
     backoff_strategies: Mapping[str, BackoffStrategy] = field(default_factory=dict)
+    processes: int | None = None
+    timeout_grace: float = 5.0
+    retry_policy: RetryPolicy | None = None
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {self.concurrency}")
+        if self.processes is not None and (
+            isinstance(self.processes, bool)
+            or not isinstance(self.processes, int)
+            or self.processes < 1
+        ):
+            raise ValueError(f"processes must be an integer >= 1 or None, got {self.processes!r}")
+        if not self.timeout_grace >= 0:
+            raise ValueError(f"timeout_grace must be >= 0 seconds, got {self.timeout_grace}")
+        if self.retry_policy is not None and not isinstance(self.retry_policy, RetryPolicy):
+            raise ValueError(f"retry_policy must be a RetryPolicy, got {self.retry_policy!r}")
         if self.lock_duration <= 0:
             raise ValueError(f"lock_duration must be > 0 seconds, got {self.lock_duration}")
         if self.stalled_interval <= 0:
             raise ValueError(f"stalled_interval must be > 0, got {self.stalled_interval}")
         if self.max_stalled < 0:
             raise ValueError(f"max_stalled must be >= 0, got {self.max_stalled}")
+
+    @property
+    def slots(self) -> int:
+        """How many jobs the worker runs at once."""
+        return self.processes or self.concurrency
 
     @property
     def renew_interval(self) -> float:
@@ -92,7 +123,10 @@ class Worker:
     """Runs ``handler(job)`` for the jobs of ``queue``.
 
     ``handler`` may be ``async`` (run on the event loop; time limits cancel it) or
-    plain (run in a thread).  Its return value must be JSON-serialisable.
+    plain (run in a thread; a time limit fails the attempt on time but cannot stop
+    the thread, which runs on -- use ``processes=N`` for code that must be stopped).
+    With ``processes=N`` both kinds run in a process pool (see
+    :mod:`workhorse.worker.pool`).  The return value must be JSON-serialisable.
     """
 
     def __init__(
@@ -108,6 +142,8 @@ class Worker:
         self.options = options or WorkerOptions(**overrides)
         if options is not None and overrides:
             raise ValueError("pass either options=WorkerOptions(...) or keywords, not both")
+        self._handler_path = handler_path(handler) if self.options.processes else None
+        self._pool: ProcessPool | None = None
         self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.token = uuid.uuid4().hex
         self._is_async = inspect.iscoroutinefunction(handler)
@@ -148,6 +184,10 @@ class Worker:
         burst worker also picks up what stalled elsewhere)."""
         opts = self.options
         loop = asyncio.get_running_loop()
+        if self._handler_path is not None:
+            assert opts.processes is not None
+            self._pool = ProcessPool(self._handler_path, opts.processes, opts.timeout_grace)
+            await self._pool.start()
         self._waiter = self.store.waiter(self.queue.name)
         self._keeper = LockKeeper(
             self.store.clone(),
@@ -194,10 +234,10 @@ class Worker:
             await self.store.release(self.queue.name, self.token, leftover)
 
     def _free_slots(self) -> int:
-        return self.options.concurrency - len(self._running) - self._requested
+        return self.options.slots - len(self._running) - self._requested
 
     def _send_fetches(self, lock_ms: int) -> None:
-        cap = max(1, -(-self.options.concurrency // 2))
+        cap = max(1, -(-self.options.slots // 2))
         while len(self._inflight) < 2:
             take = min(self._free_slots(), cap)
             if not self._outcomes and (self._drained or take <= 0):
@@ -295,6 +335,9 @@ class Worker:
 
     async def _call(self, job: Job) -> Any:
         timeout = job.timeout
+        if self._pool is not None:
+            async with asyncio.timeout(timeout):
+                return await self._pool.run(job)
         if self._is_async:
             if timeout is None:
                 return await self.handler(job)
@@ -314,23 +357,31 @@ class Worker:
         return None, None
 
     def _failure(self, job: Job, exc: BaseException, reason: str | None = None) -> Outcome:
+        """Fail or retry: see :mod:`workhorse.retry` for the order of the rules."""
         attempt = job.attempts_made + 1
         message = reason or str(exc) or type(exc).__name__
-        stack = "".join(traceback.format_exception(exc))
+        stack = (
+            exc.stack if isinstance(exc, RemoteError) else "".join(traceback.format_exception(exc))
+        )
         if reason == "timeout":
             stack = f"job exceeded its time limit of {job.timeout:g} s\n" + stack
         if isinstance(exc, UnrecoverableError) or attempt >= job.attempts:
             return Outcome(job.id, OutcomeKind.FAIL, message, stack)
-        raw = job.options.get("backoff")
-        delay = 0.0
-        if raw:
-            try:
-                delay = Backoff.from_json(raw).seconds(
-                    attempt, exc, self.options.backoff_strategies
-                )
-            except Exception as strategy_error:
-                log.error("job %s: backoff failed: %s", job.id, strategy_error)
-                return Outcome(job.id, OutcomeKind.FAIL, str(strategy_error), stack)
+        strategies = self.options.backoff_strategies
+        try:
+            delay = None
+            if self.options.retry_policy is not None:
+                verdict = self.options.retry_policy.decide(exc, attempt, strategies)
+                if not verdict.retry:
+                    stack = "the retry policy fails this error without retry\n" + stack
+                    return Outcome(job.id, OutcomeKind.FAIL, message, stack)
+                delay = verdict.delay
+            if delay is None:
+                raw = job.options.get("backoff")
+                delay = Backoff.from_json(raw).seconds(attempt, exc, strategies) if raw else 0.0
+        except Exception as strategy_error:
+            log.error("job %s: backoff failed: %s", job.id, strategy_error)
+            return Outcome(job.id, OutcomeKind.FAIL, str(strategy_error), stack)
         return Outcome(job.id, OutcomeKind.RETRY, message, stack, round(delay * 1000))
 
     def _after_commit(self, batch: list[_Pending], refused: list[str]) -> None:
@@ -399,7 +450,8 @@ class Worker:
             running.stop_reason = "shutdown"
             running.task.cancel()
         if leftover:
-            await asyncio.wait([r.task for r in leftover], timeout=5)
+            # A pooled job may take the grace period to stop, then its process dies.
+            await asyncio.wait([r.task for r in leftover], timeout=self.options.timeout_grace + 5)
         batch, self._outcomes = self._outcomes, []
         try:
             if batch:
@@ -413,6 +465,8 @@ class Worker:
                 )
                 log.info("released %d unfinished job(s) to waiting", released)
         finally:
+            if self._pool is not None:
+                await self._pool.close()
             if self._keeper is not None:
                 self._keeper.stop()
             if self._waiter is not None:

@@ -1,0 +1,85 @@
+"""A real API server (uvicorn on a free port, in the test's event loop) on the
+test's store, and real HTTP / Socket.IO clients."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from workhorse.api import create_app, mint_token
+from workhorse.api.app import ProcessorType
+from workhorse.app import QueueService, Settings
+from workhorse.store.base import Store
+
+SECRET = "test-secret-" + "x" * 32
+
+
+@dataclass
+class Api:
+    url: str
+    settings: Settings
+    service: QueueService
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def headers(self, who: str) -> dict[str, str]:
+        """``anonymous`` → no header; ``alice`` / ``bob`` users; ``admin`` admin."""
+        if who == "anonymous":
+            return {}
+        return {"Authorization": f"Bearer {self.tokens[who]}"}
+
+
+def free_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+async def serve(
+    store: Store, tmp_path: Path, processors: Sequence[ProcessorType] = (), **settings: object
+) -> AsyncIterator[Api]:
+    config = Settings(
+        secret_key=SECRET, db_path=str(tmp_path / "unused.db"), environment="test", **settings
+    )
+    app = create_app(config, store=store, processors=processors)
+    sock = free_socket()
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    async with asyncio.timeout(20):
+        while not server.started:  # uvicorn offers no event for "listening"
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.005)
+    port = sock.getsockname()[1]
+    fastapi_app = app.other_asgi_app.app  # socketio.ASGIApp → BodyLimit → FastAPI
+    api = Api(f"http://127.0.0.1:{port}", config, fastapi_app.state.service)
+    api.tokens = {
+        "alice": mint_token(SECRET, "alice"),
+        "bob": mint_token(SECRET, "bob"),
+        "admin": mint_token(SECRET, "admin", admin=True),
+    }
+    try:
+        yield api
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 20)
+        sock.close()
+
+
+@pytest.fixture
+async def api(store: Store, tmp_path: Path) -> AsyncIterator[Api]:
+    async for running in serve(store, tmp_path):
+        yield running
+
+
+@pytest.fixture
+async def http(api: Api) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=api.url, timeout=10) as client:
+        yield client

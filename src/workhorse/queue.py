@@ -37,6 +37,7 @@ class Queue:
         self.store = store
         self.default_options = default_options or JobOptions()
         self._events: QueueEvents | None = None
+        self._encoded: tuple[JobOptions, NewJob] | None = None
 
     def __repr__(self) -> str:
         return f"Queue({self.name!r})"
@@ -54,12 +55,15 @@ class Queue:
             raise ValueError(f"unknown job option(s): {', '.join(unknown)}")
         return dataclasses.replace(base, **overrides)
 
-    def _new_job(self, name: str, data: Any, opts: JobOptions) -> NewJob:
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"job name must be a non-empty string, got {name!r}")
-        return NewJob(
-            name=name,
-            data=_encode_data(data),
+    def _template(self, opts: JobOptions) -> NewJob:
+        """The option-derived part of a stored job.  Encoding options costs more
+        than the rest of an add, so the queue defaults' encoding is kept."""
+        cached = self._encoded
+        if cached is not None and cached[0] is opts:
+            return cached[1]
+        template = NewJob(
+            name="",
+            data=b"",
             opts=orjson.dumps(opts.worker_view()),
             job_id=opts.job_id,
             priority=as_priority(opts.priority),
@@ -70,6 +74,28 @@ class Queue:
             keep_completed=as_retention(opts.remove_on_complete, "remove_on_complete").encode(),
             keep_failed=as_retention(opts.remove_on_fail, "remove_on_fail").encode(),
             group=opts.group or "",
+        )
+        if opts is self.default_options:
+            self._encoded = (opts, template)
+        return template
+
+    def _new_job(self, name: str, data: Any, opts: JobOptions) -> NewJob:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"job name must be a non-empty string, got {name!r}")
+        t = self._template(opts)
+        return NewJob(
+            name=name,
+            data=_encode_data(data),
+            opts=t.opts,
+            job_id=t.job_id,
+            priority=t.priority,
+            delay_ms=t.delay_ms,
+            owner=t.owner,
+            tags=t.tags,
+            meta=t.meta,
+            keep_completed=t.keep_completed,
+            keep_failed=t.keep_failed,
+            group=t.group,
         )
 
     async def add(

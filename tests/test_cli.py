@@ -74,3 +74,42 @@ def test_example_runs_on_the_embedded_store_by_default(tmp_path: Path) -> None:
     assert "on sqlite:///.workhorse/workhorse.db" in result.stdout
     assert "final counts: {'completed': 5}" in result.stdout
     assert (tmp_path / ".workhorse" / "workhorse.db").exists()
+
+
+async def test_scheduler_command_enqueues_ticks_and_stops_on_sigterm(tmp_path: Path) -> None:
+    import asyncio
+    import signal
+
+    from workhorse import JobOptions, JobState, Queue, Schedule, upsert_schedule
+    from workhorse.store import connect
+
+    url = f"sqlite:///{tmp_path / 'sched.db'}"
+    store = connect(url)
+    keep = JobOptions(remove_on_complete=False)
+    await upsert_schedule(store, Schedule("tick", "ticks", "tick", every=0.3, options=keep))
+    proc = subprocess.Popen(  # noqa: ASYNC220 -- a server process; started once, not awaited
+        [sys.executable, "-m", "workhorse.cli", "scheduler", "--url", url, "--poll", "0.1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        queue = Queue("ticks", store)
+        for _ in range(100):
+            if (await queue.counts())[JobState.WAITING] >= 2:
+                break
+            await asyncio.sleep(0.1)
+        jobs = await queue.list_jobs(JobState.WAITING, 0, -1)
+        assert len(jobs) >= 2, "the scheduler enqueued ticks"
+        assert all(j.id.startswith("sched:tick:") for j in jobs)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+        assert "scheduler running on" in (proc.stdout.read() if proc.stdout else "")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe:
+                pipe.close()
+        await store.close()

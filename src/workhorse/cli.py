@@ -7,6 +7,7 @@ import asyncio
 import importlib
 import logging
 import os
+import signal
 import socket
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -122,6 +123,28 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         return create_app(settings, processors=[PreviewExportProcessor], on_ready=on_ready)
 
     _run_server(args.host, args.port, build, lambda base: print(banner(base, tokens), flush=True))
+    return 0
+
+
+def _cmd_scheduler(args: argparse.Namespace) -> int:
+    from workhorse.schedule import Scheduler
+
+    url = args.url or url_from_env()
+
+    async def main() -> None:
+        store = connect(url)
+        scheduler = Scheduler(store, poll=args.poll)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, lambda: asyncio.ensure_future(scheduler.close()))
+        try:
+            await store.ping()
+            print(f"scheduler running on {url}", flush=True)
+            await scheduler.run()
+        finally:
+            await store.close()
+
+    asyncio.run(main())
     return 0
 
 
@@ -359,6 +382,13 @@ def _add_admin_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser])
 
 
 def _add_web_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sc = sub.add_parser("scheduler", help="enqueue the due ticks of every schedule")
+    sc.add_argument("--url", help="store URL (default: from the environment)")
+    sc.add_argument(
+        "--poll", type=float, default=1.0, help="seconds before a new schedule is noticed"
+    )
+    sc.set_defaults(func=_cmd_scheduler)
+
     s = sub.add_parser("serve", help="run the HTTP API with live progress (uvicorn)")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000, help="0: any free port")

@@ -8,12 +8,12 @@ without a worker by calling ``store.fetch`` directly (part of the store contract
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
 
+from tests.clocks import FakeClock
 from workhorse import Job, JobState, Queue, Worker
 from workhorse.clock import now_ms
 from workhorse.errors import InvalidTransition
@@ -27,25 +27,6 @@ A, C, F = JobState.ACTIVE, JobState.COMPLETED, JobState.FAILED
 
 
 # ---- helpers ------------------------------------------------------------------------
-class FakeClock:
-    """A store clock the test moves by hand; ``tick`` ms are added on every reading so
-    that successive store operations get distinct, increasing timestamps."""
-
-    def __init__(self, tick: int = 0) -> None:
-        self.now = now_ms()
-        self.tick = tick
-        self._lock = threading.Lock()
-
-    def __call__(self) -> int:
-        with self._lock:
-            self.now += self.tick
-            return self.now
-
-    def advance(self, seconds: float) -> None:
-        with self._lock:
-            self.now += round(seconds * 1000)
-
-
 async def echo(job: Job) -> Any:
     return job.data
 

@@ -7,39 +7,19 @@ nothing waits for real time to pass.
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
 
+from tests.clocks import FakeClock
 from workhorse import Job, JobFailed, JobOptions, JobState, Queue, Retention, Worker
-from workhorse.clock import now_ms
 from workhorse.options import KEEP_COMPLETED, KEEP_FAILED
 from workhorse.store.base import Store
 
 BURST_TIMEOUT = 15.0
 Handler = Callable[[Job], Awaitable[Any]]
 C, F = JobState.COMPLETED, JobState.FAILED
-
-
-class FakeClock:
-    """A store clock the test moves by hand; ``tick`` ms are added on every reading so
-    that successive store operations get distinct, increasing timestamps."""
-
-    def __init__(self, tick: int = 0) -> None:
-        self.now = now_ms()
-        self.tick = tick
-        self._lock = threading.Lock()
-
-    def __call__(self) -> int:
-        with self._lock:
-            self.now += self.tick
-            return self.now
-
-    def advance(self, seconds: float) -> None:
-        with self._lock:
-            self.now += round(seconds * 1000)
 
 
 async def handler(job: Job) -> Any:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from tests.clocks import FakeClock
 from workhorse import JobState, Queue
 from workhorse.clock import now_ms
 from workhorse.options import JobOptions
@@ -22,22 +22,6 @@ from workhorse.schedule import (
     upsert_schedule,
 )
 from workhorse.store.base import Event, Store
-
-
-class FakeClock:
-    """A store clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = now_ms()
-        self._lock = threading.Lock()
-
-    def __call__(self) -> int:
-        with self._lock:
-            return self.now
-
-    def advance(self, seconds: float) -> None:
-        with self._lock:
-            self.now += round(seconds * 1000)
 
 
 @pytest.fixture

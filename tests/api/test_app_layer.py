@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from workhorse import Queue
 from workhorse.app import (
     PayloadInvalid,
     QueueConfig,
@@ -18,6 +19,7 @@ from workhorse.app import (
     default_registry,
 )
 from workhorse.app.queues import EXPORT_JOB, EXPORTS
+from workhorse.app.registry import RateLimitConfig
 from workhorse.errors import JobNotFound, StoreUnavailable
 from workhorse.job import JobState
 from workhorse.store import connect
@@ -199,3 +201,12 @@ async def test_parse_revalidates_at_dequeue(service: QueueService) -> None:
     good = await service.add(EXPORTS, EXPORT_JOB, EXPORT)
     parsed = service.parse(good)
     assert parsed.entity == "sessions"  # type: ignore[union-attr]
+
+
+async def test_registry_rate_limit_is_stored_on_the_queue(queue: Queue) -> None:
+    await QueueConfig(rate_limit=RateLimitConfig(max=5, duration=2.0)).apply_limits(queue)
+    limits = await queue.limits()
+    assert limits["rate_max"] == 5
+    assert limits["rate_per"] == 2000
+    await QueueConfig().apply_limits(queue)
+    assert "rate_max" not in await queue.limits()

@@ -58,6 +58,8 @@ def create_app(
             api.state.service, api.state.hub = service, hub
             hub.add_sink(deliverer(sio))
             await hub.start()
+            for name, config in registry.items():
+                await config.apply_limits(service.queue(name))
             for cls in processors:
                 worker = Worker(
                     service.queue(cls.queue),

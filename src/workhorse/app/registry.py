@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from workhorse.options import KEEP_COMPLETED, KEEP_FAILED, Backoff, JobOptions, RetentionSpec
+from workhorse.queue import Queue
 from workhorse.worker import WorkerOptions
 
 PayloadModel = type[BaseModel]
@@ -27,10 +28,9 @@ ANY_NAME = "*"
 
 @dataclass(frozen=True, slots=True)
 class RateLimitConfig:
-    """At most ``max`` jobs started per ``duration`` seconds across all workers.
-
-    Declared here so the registry has one place for it; the engine's rate limiter
-    applies it once it lands."""
+    """At most ``max`` jobs started per ``duration`` seconds across all workers
+    (stored on the queue by :meth:`QueueConfig.apply_limits`; the store's atomic take
+    enforces it)."""
 
     max: int
     duration: float
@@ -54,7 +54,8 @@ class QueueConfig:
     concurrency: int = 1
     priority: int | str | None = None
     rate_limit: RateLimitConfig | None = None
-    processes: int | None = None  # process isolation, once the engine has it
+    # Worker process pool size; needs a top-level handler function (see Worker).
+    processes: int | None = None
     payloads: Mapping[str, PayloadModel] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -77,6 +78,14 @@ class QueueConfig:
 
     def worker_options(self, **overrides: Any) -> WorkerOptions:
         return WorkerOptions(concurrency=self.concurrency, **overrides)
+
+    async def apply_limits(self, queue: Queue) -> None:
+        """Store this queue's rate limit (or clear it) where every worker obeys it."""
+        limit = self.rate_limit
+        if limit is None:
+            await queue.set_rate_limit(None)
+        else:
+            await queue.set_rate_limit(limit.max, limit.duration)
 
     def payload_model(self, job_name: str) -> PayloadModel | None:
         return self.payloads.get(job_name) or self.payloads.get(ANY_NAME)

@@ -485,16 +485,28 @@ def _counts(tx: Tx) -> dict[str, int]:
     return {str(s): int(n) for s, n in cur}
 
 
-def _list_rows(tx: Tx, state: str, start: int, end: int, desc: bool) -> list[dict[str, Any]]:
+def _page(start: int, end: int, count: Callable[[], int]) -> tuple[int, int] | None:
+    """Resolve negative (from the end) positions of an inclusive page; None: empty.
+    ``count`` is only called when a position counts from the end."""
     if start < 0 or end < 0:
-        row = tx.conn.execute(
-            "SELECT n FROM counts WHERE queue = ? AND state = ?", (tx.queue, state)
-        ).fetchone()
-        n = int(row[0]) if row else 0
+        n = count()
         start = max(n + start, 0) if start < 0 else start
         end = n + end if end < 0 else end
-    if start > end:
+    return None if start > end else (start, end)
+
+
+def _state_count(tx: Tx, state: str) -> int:
+    row = tx.conn.execute(
+        "SELECT n FROM counts WHERE queue = ? AND state = ?", (tx.queue, state)
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _list_rows(tx: Tx, state: str, start: int, end: int, desc: bool) -> list[dict[str, Any]]:
+    page = _page(start, end, lambda: _state_count(tx, state))
+    if page is None:
         return []
+    start, end = page
     direction = "DESC" if desc else "ASC"
     return _dicts(
         tx.conn.execute(
@@ -506,12 +518,10 @@ def _list_rows(tx: Tx, state: str, start: int, end: int, desc: bool) -> list[dic
 
 
 def _dead_rows(tx: Tx, start: int, end: int, desc: bool) -> list[dict[str, Any]]:
-    if start < 0 or end < 0:
-        n = _dead_count(tx)
-        start = max(n + start, 0) if start < 0 else start
-        end = n + end if end < 0 else end
-    if start > end:
+    page = _page(start, end, lambda: _dead_count(tx))
+    if page is None:
         return []
+    start, end = page
     direction = "DESC" if desc else "ASC"
     return _dicts(
         tx.conn.execute(

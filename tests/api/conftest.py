@@ -14,7 +14,7 @@ import pytest
 import uvicorn
 
 from workhorse.api import create_app, mint_token
-from workhorse.api.app import ProcessorType
+from workhorse.api.extension import ProcessorFactory
 from workhorse.app import QueueService, Settings
 from workhorse.store.base import Store
 
@@ -43,7 +43,7 @@ def free_socket() -> socket.socket:
 
 
 async def serve(
-    store: Store, tmp_path: Path, processors: Sequence[ProcessorType] = (), **settings: object
+    store: Store, tmp_path: Path, processors: Sequence[ProcessorFactory] = (), **settings: object
 ) -> AsyncIterator[Api]:
     config = Settings(
         secret_key=SECRET, db_path=str(tmp_path / "unused.db"), environment="test", **settings

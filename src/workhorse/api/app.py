@@ -8,18 +8,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any
 
 import socketio  # type: ignore[import-untyped]
 from fastapi import FastAPI
 
 from workhorse.api.errors import install_error_handlers
+from workhorse.api.extension import Extension, ProcessorFactory
 from workhorse.api.hub import ProgressHub
 from workhorse.api.limits import BodyLimit
 from workhorse.api.routes import router
 from workhorse.api.sockets import create_socket_server, deliverer
 from workhorse.api.sse import router as sse_router
-from workhorse.app.processor import Processor
+from workhorse.app.audit import AuditLog, LoggingAuditLog
 from workhorse.app.queues import default_registry
 from workhorse.app.registry import QueueRegistry
 from workhorse.app.service import QueueService
@@ -28,20 +28,22 @@ from workhorse.store import connect
 from workhorse.store.base import Store
 from workhorse.worker import Worker
 
-ProcessorType = type[Processor[Any]]
-
 
 def create_app(
     settings: Settings,
     *,
     registry: QueueRegistry | None = None,
     store: Store | None = None,
-    processors: Sequence[ProcessorType] = (),
+    processors: Sequence[ProcessorFactory] = (),
+    extensions: Sequence[Extension] = (),
+    audit: AuditLog | None = None,
     on_ready: Callable[[], None] | None = None,
 ) -> socketio.ASGIApp:
     """The API for ``settings``.  ``store``: use this one (the caller closes it)
     instead of connecting to ``settings.url()``; ``processors``: run a worker for
-    each in this process (the demo); ``on_ready``: called once started."""
+    each in this process (the demo); ``extensions``: routes and resources of the
+    application; ``audit``: where admin actions are recorded (default: the log);
+    ``on_ready``: called once started."""
     registry = (registry or default_registry()).for_environment(settings.environment)
     secret = settings.secret()
 
@@ -53,6 +55,7 @@ def create_app(
         hub = ProgressHub(service)
         workers: list[Worker] = []
         runners: list[asyncio.Task[None]] = []
+        started: list[Extension] = []
         try:
             await st.ping()
             api.state.service, api.state.hub = service, hub
@@ -60,11 +63,15 @@ def create_app(
             await hub.start()
             for name, config in registry.items():
                 await config.apply_limits(service.queue(name))
-            for cls in processors:
+            for ext in extensions:
+                await ext.start(service)
+                started.append(ext)
+            for factory in processors:
+                processor = factory(service)
                 worker = Worker(
-                    service.queue(cls.queue),
-                    cls(service).handle,
-                    registry[cls.queue].worker_options(),
+                    service.queue(processor.queue),
+                    processor.handle,
+                    registry[processor.queue].worker_options(),
                 )
                 workers.append(worker)
                 runners.append(asyncio.create_task(worker.run()))
@@ -75,6 +82,8 @@ def create_app(
             for worker in workers:
                 await worker.close(grace=5)
             await asyncio.gather(*runners, return_exceptions=True)
+            for ext in reversed(started):
+                await ext.close()
             await hub.close()
             await service.close()
             if own:
@@ -87,8 +96,12 @@ def create_app(
     )
     api.state.secret = secret
     api.state.settings = settings
+    api.state.audit = audit if audit is not None else LoggingAuditLog()
     install_error_handlers(api)
     api.include_router(router)
     api.include_router(sse_router)
+    for ext in extensions:
+        for ext_router in ext.routers():
+            api.include_router(ext_router)
     sio = create_socket_server(secret, api.state)
     return socketio.ASGIApp(sio, BodyLimit(api, settings.max_payload_bytes))

@@ -1,0 +1,1 @@
+"""The reference application's domain: models and database."""

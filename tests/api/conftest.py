@@ -14,8 +14,10 @@ import pytest
 import uvicorn
 
 from workhorse.api import create_app, mint_token
-from workhorse.api.extension import ProcessorFactory
+from workhorse.api.extension import Extension, ProcessorFactory
 from workhorse.app import QueueService, Settings
+from workhorse.app.audit import AuditLog
+from workhorse.app.registry import QueueRegistry
 from workhorse.store.base import Store
 
 SECRET = "test-secret-" + "x" * 32
@@ -43,12 +45,28 @@ def free_socket() -> socket.socket:
 
 
 async def serve(
-    store: Store, tmp_path: Path, processors: Sequence[ProcessorFactory] = (), **settings: object
+    store: Store,
+    tmp_path: Path,
+    processors: Sequence[ProcessorFactory] = (),
+    *,
+    extensions: Sequence[Extension] = (),
+    registry: QueueRegistry | None = None,
+    audit: AuditLog | None = None,
+    **settings: object,
 ) -> AsyncIterator[Api]:
+    """A running API on ``store``; the keyword arguments are ``create_app``'s, the
+    rest are :class:`Settings` fields."""
     config = Settings(
         secret_key=SECRET, db_path=str(tmp_path / "unused.db"), environment="test", **settings
     )
-    app = create_app(config, store=store, processors=processors)
+    app = create_app(
+        config,
+        store=store,
+        processors=processors,
+        extensions=extensions,
+        registry=registry,
+        audit=audit,
+    )
     sock = free_socket()
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     task = asyncio.create_task(server.serve(sockets=[sock]))

@@ -45,6 +45,15 @@ def _progress_fields(progress: Any) -> dict[str, Any]:
     return {}
 
 
+def _result(value: Any) -> dict[str, Any]:
+    """A job's return value as the event's ``result``: a value already of the seed's
+    shape ``{success, message?, data?}`` is passed as is (so an export's URL is at
+    ``result.data.url``); any other value becomes ``{success: true, data: value}``."""
+    if isinstance(value, dict) and isinstance(value.get("success"), bool):
+        return {k: value[k] for k in ("success", "message", "data") if k in value}
+    return {"success": True, "data": value}
+
+
 def _base(queue: str, job_id: str, status: str) -> dict[str, Any]:
     return {"jobId": job_id, "queue": queue, "status": status}
 
@@ -55,7 +64,7 @@ def from_job(job: Job) -> dict[str, Any]:
     out.update(_progress_fields(job.progress))
     if job.state is JobState.COMPLETED:
         out["progress"] = 100
-        out["result"] = {"success": True, "data": job.returnvalue}
+        out["result"] = _result(job.returnvalue)
     elif job.state is JobState.FAILED:
         reason = job.failed_reason or "failed"
         out["message"] = reason
@@ -83,7 +92,7 @@ def from_event(event: Event) -> dict[str, Any] | None:
         raw = f.get("result")
         data = orjson.loads(raw) if raw else None
         out = _base(event.queue, event.job_id, "completed")
-        return {**out, "progress": 100, "result": {"success": True, "data": data}}
+        return {**out, "progress": 100, "result": _result(data)}
     if kind == "failed":
         reason = f.get("error") or "failed"
         out = _base(event.queue, event.job_id, "failed")

@@ -119,8 +119,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     secret = settings.secret()
     tokens = {user: mint_token(secret, user, admin=admin) for user, admin in DEMO_USERS}
 
+    from workhorse_reference.web.page import DemoPage
+
     def build(on_ready: Callable[[], None]) -> Any:
-        return create_app(settings, processors=[PreviewExportProcessor], on_ready=on_ready)
+        return create_app(
+            settings,
+            processors=[PreviewExportProcessor],
+            extensions=[DemoPage()],
+            on_ready=on_ready,
+        )
 
     _run_server(args.host, args.port, build, lambda base: print(banner(base, tokens), flush=True))
     return 0

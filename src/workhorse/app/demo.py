@@ -45,6 +45,7 @@ def demo_settings(data_dir: str) -> Settings:
 def banner(base_url: str, tokens: dict[str, str]) -> str:
     lines = [
         f"Workhorse demo running at {base_url}",
+        f"  demo page:      {base_url}/  (start an export, watch it live, download it)",
         f"  API docs:       {base_url}/docs",
         f"  health:         {base_url}/health",
         f"  live progress:  Socket.IO at {base_url}/socket.io (event queue:job:progress),",

@@ -1,0 +1,1 @@
+"""The demo's web page (the original ``ExportPage``)."""

@@ -1,0 +1,77 @@
+"""The demo page at ``/`` in a real browser (Debian's Chromium, headless): start an
+export as a demo user, watch the progress bar fill live, see the job complete."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import Browser, async_playwright
+
+from tests.api.conftest import Api, serve
+from workhorse.app.demo import PreviewExportProcessor
+from workhorse.store.base import Store
+from workhorse_reference.web.page import DemoPage
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+class QuickPreview(PreviewExportProcessor):
+    step_seconds = 0.3
+
+
+@pytest.fixture
+def chromium() -> str:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (./dev test does)")
+    return CHROMIUM
+
+
+@pytest.fixture
+async def browser(chromium: str) -> AsyncIterator[Browser]:
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=chromium, headless=True)
+        yield b
+        await b.close()
+
+
+@pytest.fixture(params=["sqlite"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def demo(store: Store, tmp_path: Path) -> AsyncIterator[Api]:
+    async for api in serve(store, tmp_path, [QuickPreview], extensions=[DemoPage()]):
+        yield api
+
+
+async def test_demo_token_is_only_for_demo_users(demo: Api) -> None:
+    async with httpx.AsyncClient(base_url=demo.url) as http:
+        ok = await http.post("/demo/token", json={"user": "bob"})
+        refused = await http.post("/demo/token", json={"user": "admin"})
+    assert ok.status_code == 200
+    assert ok.json()["user"] == "bob"
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"] == ["body", "user"]
+
+
+async def test_an_export_runs_live_in_the_page(demo: Api, browser: Browser) -> None:
+    page = await browser.new_page()
+    await page.goto(demo.url + "/")
+    await page.select_option("#user", "bob")
+    await page.select_option("#entity", "contacts")
+    await page.select_option("#format", "json")
+    await page.click("#start")
+    row = page.locator(".job").first
+    await row.locator(".badge.active").wait_for(timeout=15_000)
+    await row.locator(".badge.completed").wait_for(timeout=15_000)
+    assert await row.locator(".what").inner_text() == "bob: contacts as json"
+    assert await row.locator("progress").get_attribute("value") == "100"
+    job_id = await row.get_attribute("data-job-id")
+    assert job_id
+    job = await demo.service.get_job("exports", job_id)
+    assert job.owner == "bob"
+    assert job.data == {"entity": "contacts", "format": "json", "userId": "bob"}

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +47,20 @@ class Workhorse:
         self.store = connect(store) if isinstance(store, str) else store
         self._queues: dict[str, Queue] = {}
         self.processors: dict[str, Processor] = {}
+        self._startup: list[Callable[[], Awaitable[Any]]] = []
+        self._shutdown: list[Callable[[], Awaitable[Any]]] = []
+
+    def on_startup(self, hook: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[Any]]:
+        """Run ``await hook()`` before the workers start (open a database, check a
+        connection); usable as a decorator.  A failing hook stops the start."""
+        self._startup.append(hook)
+        return hook
+
+    def on_shutdown(self, hook: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[Any]]:
+        """Run ``await hook()`` after the workers stopped, in reverse order of
+        registration."""
+        self._shutdown.append(hook)
+        return hook
 
     def queue(self, name: str, default_options: JobOptions | None = None) -> Queue:
         """The queue called ``name`` (created on first use, then shared)."""
@@ -110,6 +124,8 @@ class Workhorse:
         until every queue is idle."""
         workers = self.workers(queues, concurrency, processes)
         loop = asyncio.get_running_loop()
+        for hook in self._startup:
+            await hook()
 
         closing: list[asyncio.Task[None]] = []
 
@@ -126,6 +142,8 @@ class Workhorse:
             if handle_signals:
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     loop.remove_signal_handler(sig)
+            for hook in reversed(self._shutdown):
+                await hook()
 
     async def close(self) -> None:
         for q in self._queues.values():

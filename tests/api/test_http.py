@@ -10,7 +10,7 @@ from tests.api.conftest import Api
 from workhorse.app.queues import EXPORTS
 from workhorse.job import JobState
 
-EXPORT_BODY = {"name": "export", "data": {"entity": "contacts", "format": "csv", "userId": "x"}}
+EXPORT_BODY = {"name": "export", "data": {"entity": "contacts", "format": "csv"}}
 
 
 async def _export(http: httpx.AsyncClient, api: Api, who: str = "alice") -> str:
@@ -82,7 +82,7 @@ async def test_generic_enqueue_validates_payload_and_options(
     assert ok.status_code == 202
     assert ok.json()["statusUrl"] == f"/api/queues/exports/jobs/{ok.json()['jobId']}"
 
-    bad = {**EXPORT_BODY, "data": {"entity": "contacts", "format": "gif", "userId": "x"}}
+    bad = {**EXPORT_BODY, "data": {"entity": "contacts", "format": "gif"}}
     r = await http.post("/api/queues/exports/jobs", json=bad, headers=h)
     assert r.status_code == 422
     assert r.json()["detail"][0]["loc"] == ["body", "data", "format"]

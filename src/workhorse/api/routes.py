@@ -51,12 +51,50 @@ def job_url(queue: str, job_id: str) -> str:
     return f"/api/queues/{queue}/jobs/{job_id}"
 
 
+USER_FIELD = "userId"
+
+
+def _own_data(service: QueueService, user: Principal, queue: str, name: str, data: Any) -> Any:
+    """The data a caller may enqueue.  A user: only on queues that are not
+    ``admin_only``, and only for themselves -- a ``userId`` in the data must be
+    theirs, and a missing one is filled with theirs.  An admin: anything; a missing
+    ``userId`` is filled with theirs only where the payload requires one (an optional
+    one, absent, means "all users")."""
+    service.queue(queue)  # 404 for an unknown queue before anything else
+    config = service.registry[queue]
+    if config.admin_only and not user.admin:
+        raise HTTPException(403, f"queue {queue!r}: only admins may add jobs")
+    if not isinstance(data, dict):
+        return data
+    model = config.payload_model(name)
+    field = next(
+        (f for f in (model.model_fields.values() if model else ()) if f.alias == USER_FIELD),
+        None,
+    )
+    missing = field is not None and data.get(USER_FIELD) is None
+    if missing and (not user.admin or (field is not None and field.is_required())):
+        data = {**data, USER_FIELD: user.user_id}
+    if not user.admin and USER_FIELD in data and data[USER_FIELD] != user.user_id:
+        raise HTTPException(
+            403,
+            [
+                {
+                    "loc": ["body", "data", USER_FIELD],
+                    "msg": "you may only add jobs for yourself",
+                    "type": "forbidden",
+                }
+            ],
+        )
+    return data
+
+
 async def _enqueue(service: QueueService, user: Principal, queue: str, body: EnqueueRequest) -> Job:
+    data = _own_data(service, user, queue, body.name, body.data)
     # Only the options the caller gave: the others keep the queue's defaults.
     opts = body.options
     options = {name: getattr(opts, name) for name in opts.model_fields_set}
     try:
-        return await service.add(queue, body.name, body.data, owner=user.user_id, **options)
+        return await service.add(queue, body.name, data, owner=user.user_id, **options)
     except PayloadInvalid:
         raise
     except ValueError as exc:  # an option the engine refuses (e.g. an all-digit jobId)

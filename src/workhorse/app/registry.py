@@ -56,6 +56,8 @@ class QueueConfig:
     rate_limit: RateLimitConfig | None = None
     # Worker process pool size; needs a top-level handler function (see Worker).
     processes: int | None = None
+    # Only admins may add jobs through the API (maintenance queues).
+    admin_only: bool = False
     payloads: Mapping[str, PayloadModel] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -109,7 +109,7 @@ async def test_generic_enqueue_validates_payload_and_options(
 async def test_enqueue_keeps_queue_defaults_it_does_not_override(
     api: Api, http: httpx.AsyncClient
 ) -> None:
-    h = api.headers("alice")
+    h = api.headers("admin")  # audit-cleanup is admin-only
     body = {"name": "cleanup", "data": {"daysToKeep": 7}}
     r = await http.post("/api/queues/audit-cleanup/jobs", json=body, headers=h)
     job = await api.service.get_job("audit-cleanup", r.json()["jobId"])

@@ -1,6 +1,6 @@
-"""Payload models of the reference job types that the API enqueues itself.
-
-Issue 6 adds the other job types' models beside these."""
+"""Payload models of the six reference job types: the contract between whoever
+enqueues (the API, the scheduler) and the processors in ``workhorse_reference``.
+The API validates every job against them before storing it."""
 
 from __future__ import annotations
 
@@ -20,3 +20,39 @@ class ExportPayload(BaseModel):
     entity: ExportEntity
     format: ExportFormat
     user_id: str = Field(alias="userId", min_length=1)
+
+
+class CalendarSyncPayload(BaseModel):
+    """``google-calendar-sync`` queue: whose sessions and calendar to sync."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    user_id: str = Field(alias="userId", min_length=1, max_length=64)
+
+
+#: The longest horizon a recurring-sessions job may ask for: beyond it a job would
+#: write years of rows.
+MAX_HORIZON_DAYS = 366
+
+
+class RecurringSessionsPayload(BaseModel):
+    """``recurring-sessions`` queue, ``{userId?, horizonDays?}``: one user's series
+    (all users' when ``userId`` is absent), up to ``horizonDays`` ahead (the
+    processor's setting when absent)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    user_id: str | None = Field(default=None, alias="userId", min_length=1)
+    horizon_days: int | None = Field(
+        default=None, alias="horizonDays", ge=1, le=MAX_HORIZON_DAYS, strict=True
+    )
+
+
+class AuditCleanupPayload(BaseModel):
+    """``audit-cleanup`` queue, ``{daysToKeep?: 30}``: delete audit entries older than
+    that many days (>= 1; strict, so ``true`` or ``"30"`` is refused rather than read
+    as a number)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    days_to_keep: int = Field(default=30, alias="daysToKeep", ge=1, le=36_500, strict=True)

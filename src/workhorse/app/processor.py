@@ -29,6 +29,7 @@ from workhorse.app.errors import PayloadInvalid
 from workhorse.app.service import QueueService
 from workhorse.errors import UnrecoverableError
 from workhorse.job import Job
+from workhorse.retry import RetryPolicy
 
 P = TypeVar("P")
 log = logging.getLogger("workhorse.processor")
@@ -122,6 +123,9 @@ class Processor(Generic[P]):
     """Base class of a queue's processor.  Set ``queue``, implement :meth:`process`."""
 
     queue: ClassVar[str]
+    #: How this queue's failures are retried by error type (e.g. honour Retry-After);
+    #: the worker running the processor uses it.
+    retry_policy: ClassVar[RetryPolicy | None] = None
 
     def __init__(self, service: QueueService) -> None:
         self.service = service

@@ -1,0 +1,480 @@
+"""The google-calendar-sync job against the local Google server
+(tests/reference/calendar_server.py), on SQLite and PostgreSQL: first sync both
+ways, incremental sync, 410 -> full resync, deletions on either side, the conflict
+rule, access-token refresh, revoked credentials.  Each job runs in a real burst
+worker on an embedded store."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import select
+
+from tests.reference.calendar_server import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    CalendarServer,
+    event_time,
+)
+from workhorse import Worker
+from workhorse.app.queues import default_registry
+from workhorse.app.registry import QueueConfig
+from workhorse.app.service import QueueService
+from workhorse.job import Job, JobState
+from workhorse.options import Backoff
+from workhorse.store.base import Store
+from workhorse.store.sqlite import SqliteStore
+from workhorse_reference.calendar import (
+    JOB,
+    QUEUE,
+    CalendarSettings,
+    CalendarSyncPayload,
+    CalendarSyncProcessor,
+)
+from workhorse_reference.calendar.events import event_body, event_id_for
+from workhorse_reference.domain.db import Database
+from workhorse_reference.domain.models import CalendarLink, Session, User
+
+UTC = dt.UTC
+ALICE = "alice@example.test"
+T0 = dt.datetime(2031, 5, 5, 9, 0, tzinfo=UTC)
+
+
+def at(hours: float) -> dt.datetime:
+    return T0 + dt.timedelta(hours=hours)
+
+
+def calendar_registry() -> Any:
+    config = QueueConfig(
+        attempts=5,
+        backoff=Backoff("fixed", delay=0.01),
+        timeout=600,
+        payloads={JOB: CalendarSyncPayload},
+    )
+    return default_registry().with_queue(QUEUE, config)
+
+
+def calendar_settings(google: CalendarServer, **overrides: Any) -> CalendarSettings:
+    fields: dict[str, Any] = {
+        "api_url": google.api_url,
+        "token_url": google.token_url,
+        "client_id": CLIENT_ID,
+        "client_secret": SecretStr(CLIENT_SECRET),
+    }
+    return CalendarSettings(**{**fields, **overrides})
+
+
+async def add_user_with_link(db: Database, google: CalendarServer, user: str = "alice") -> str:
+    """A user whose calendar is connected; the refresh token Google gave."""
+    email = f"{user}@example.test"
+    refresh = google.grant(email)
+    async with db.session() as s:
+        s.add(User(id=user, email=email, name=user.title()))
+        await s.flush()
+        s.add(CalendarLink(user_id=user, refresh_token=refresh))
+    return refresh
+
+
+@dataclass
+class World:
+    db: Database
+    google: CalendarServer
+    service: QueueService
+    settings: CalendarSettings
+    refresh_token: str
+
+    @property
+    def processor(self) -> CalendarSyncProcessor:
+        return CalendarSyncProcessor(self.service, db=self.db, settings=self.settings)
+
+    async def sync(self, user: str = "alice", **options: Any) -> Job:
+        """Run one sync job in a burst worker; the finished job."""
+        options.setdefault("attempts", 1)
+        job = await self.service.add(QUEUE, JOB, {"userId": user}, **options)
+        processor = self.processor
+        worker = Worker(
+            self.service.queue(QUEUE), processor.handle, retry_policy=processor.retry_policy
+        )
+        await worker.run(burst=True)
+        return await self.service.get_job(QUEUE, job.id)
+
+    async def synced(self, **options: Any) -> dict[str, Any]:
+        job = await self.sync(**options)
+        assert job.state is JobState.COMPLETED, job.failed_reason
+        result: dict[str, Any] = job.returnvalue
+        return result
+
+    async def add_session(self, title: str, start: dt.datetime, **fields: Any) -> int:
+        async with self.db.session() as s:
+            row = Session(
+                user_id="alice",
+                title=title,
+                starts_at=start,
+                ends_at=start + dt.timedelta(hours=1),
+                **fields,
+            )
+            s.add(row)
+            await s.flush()
+            return row.id
+
+    async def edit_session(self, session_id: int, **fields: Any) -> None:
+        async with self.db.session() as s:
+            row = await s.get(Session, session_id)
+            assert row is not None
+            for name, value in fields.items():
+                setattr(row, name, value)
+
+    async def session(self, session_id: int) -> Session:
+        async with self.db.session() as s:
+            row = await s.get(Session, session_id)
+        assert row is not None
+        return row
+
+    async def sessions(self) -> dict[str, Session]:
+        """Alice's sessions by title."""
+        async with self.db.session() as s:
+            rows = await s.scalars(select(Session).where(Session.user_id == "alice"))
+            return {r.title: r for r in rows}
+
+    async def link(self) -> CalendarLink:
+        async with self.db.session() as s:
+            link = await s.get(CalendarLink, "alice")
+        assert link is not None
+        return link
+
+
+@pytest.fixture
+async def google() -> AsyncIterator[CalendarServer]:
+    async with CalendarServer().running() as server:
+        yield server
+
+
+async def make_world(
+    db: Database, google: CalendarServer, store: Store, **settings: Any
+) -> AsyncIterator[World]:
+    refresh = await add_user_with_link(db, google)
+    service = QueueService(store, calendar_registry())
+    try:
+        yield World(db, google, service, calendar_settings(google, **settings), refresh)
+    finally:
+        await service.close()
+
+
+@pytest.fixture
+async def world(db: Database, google: CalendarServer, tmp_path: Path) -> AsyncIterator[World]:
+    store = SqliteStore(tmp_path / "jobs.db")
+    try:
+        async for w in make_world(db, google, store):
+            yield w
+    finally:
+        await store.close()
+
+
+# ---- first sync, incremental sync, full resync --------------------------------------
+async def test_first_sync_goes_both_ways(world: World) -> None:
+    google = world.google
+    kickoff = await world.add_session("Kick-off", at(0), description="agenda", location="Room 1")
+    review = await world.add_session("Review", at(24))
+    series = await world.add_session("Weekly", at(48), rrule="FREQ=WEEKLY;COUNT=3")
+    remote = google.add_event(ALICE, "Dentist", at(3), at(4), location="Main St")
+    google.add_event(ALICE, "Holiday", {"date": "2031-05-05"}, {"date": "2031-05-06"})
+
+    job = await world.sync()
+    assert job.state is JobState.COMPLETED, job.failed_reason
+    assert job.returnvalue == {
+        "pulled": {"created": 1, "updated": 0, "deleted": 0},
+        "pushed": {"inserted": 2, "patched": 0, "deleted": 0},
+        "fullResync": True,
+    }
+    assert job.progress["currentStep"] == "push"
+    assert job.progress["overallProgress"] == 100
+    logs = await world.service.queue(QUEUE).get_logs(job.id)
+    assert "skipped 1 all-day events (no time to hold a session)" in logs
+
+    # Google now holds the two local sessions, as the API shows them.
+    events = google.events(ALICE)
+    by_title = {e["summary"]: e for e in events.values()}
+    assert set(by_title) == {"Kick-off", "Review", "Dentist", "Holiday"}
+    assert by_title["Kick-off"]["start"] == event_time(at(0))
+    assert by_title["Kick-off"]["end"] == event_time(at(1))
+    assert by_title["Kick-off"]["description"] == "agenda"
+    assert by_title["Kick-off"]["location"] == "Room 1"
+    # Alice's database now holds the timed event; the all-day one has no time.
+    sessions = await world.sessions()
+    assert set(sessions) == {"Kick-off", "Review", "Weekly", "Dentist"}
+    dentist = sessions["Dentist"]
+    assert (dentist.starts_at, dentist.ends_at, dentist.location) == (at(3), at(4), "Main St")
+    assert dentist.google_event_id == remote
+    assert dentist.google_etag == events[remote]["etag"]
+    for session_id in (kickoff, review):
+        row = await world.session(session_id)
+        assert row.google_event_id in events
+        assert row.google_etag == events[row.google_event_id]["etag"]
+        assert row.synced_at == row.updated_at
+    assert (await world.session(series)).google_event_id is None  # a series is no event
+    link = await world.link()
+    assert link.sync_token
+    assert link.last_synced_at is not None
+    assert link.last_error is None
+
+    # Nothing changed since: the next sync is incremental and moves nothing (our own
+    # inserts come back from Google with the etags we stored).
+    again = await world.synced()
+    assert again == {
+        "pulled": {"created": 0, "updated": 0, "deleted": 0},
+        "pushed": {"inserted": 0, "patched": 0, "deleted": 0},
+        "fullResync": False,
+    }
+    assert google.calls("GET", "/events")[-1].params["syncToken"] == link.sync_token
+
+
+async def test_incremental_sync_uses_the_token_and_applies_only_changes(world: World) -> None:
+    google = world.google
+    mine = await world.add_session("Coaching", at(0))
+    other = await world.add_session("Untouched", at(5))
+    theirs = google.add_event(ALICE, "Lunch", at(2), at(3))
+    await world.synced()
+    token = (await world.link()).sync_token
+    untouched_before = await world.session(other)
+
+    google.edit_event(ALICE, theirs, summary="Lunch with Bob", start=at(2.5), end=at(3.5))
+    new = google.add_event(ALICE, "Call", at(6), at(7), description="by phone")
+    stored_etag = (await world.session(mine)).google_etag
+    await world.edit_session(mine, title="Coaching (moved)", starts_at=at(1), ends_at=at(2))
+    lists_before = len(google.calls("GET", "/events"))
+
+    result = await world.synced()
+    assert result == {
+        "pulled": {"created": 1, "updated": 1, "deleted": 0},
+        "pushed": {"inserted": 0, "patched": 1, "deleted": 0},
+        "fullResync": False,
+    }
+    lists = google.calls("GET", "/events")[lists_before:]
+    assert [r.params.get("syncToken") for r in lists] == [token]
+    sessions = await world.sessions()
+    assert (sessions["Lunch with Bob"].starts_at, sessions["Lunch with Bob"].ends_at) == (
+        at(2.5),
+        at(3.5),
+    )
+    assert sessions["Call"].description == "by phone"
+    assert sessions["Call"].google_event_id == new
+    pushed = google.events(ALICE)[(await world.session(mine)).google_event_id or ""]
+    assert pushed["summary"] == "Coaching (moved)"
+    assert pushed["start"] == event_time(at(1))
+    patch = google.calls("PATCH")[-1]
+    assert patch.headers["if-match"] == stored_etag
+    assert (await world.session(other)).synced_at == untouched_before.synced_at
+    assert (await world.link()).sync_token != token
+
+
+async def test_expired_sync_token_falls_back_to_a_full_resync(world: World) -> None:
+    google = world.google
+    first = google.add_event(ALICE, "One", at(0), at(1))
+    google.add_event(ALICE, "Two", at(2), at(3))
+    await world.synced()
+    old_token = (await world.link()).sync_token
+    google.expire_sync_tokens(ALICE)
+    google.edit_event(ALICE, first, summary="One (renamed)")
+    lists_before = len(google.calls("GET", "/events"))
+
+    result = await world.synced()
+    assert result["fullResync"] is True
+    # Only the event that really changed counts; the other came back unchanged.
+    assert result["pulled"] == {"created": 0, "updated": 1, "deleted": 0}
+    lists = google.calls("GET", "/events")[lists_before:]
+    assert [r.params.get("syncToken") for r in lists] == [old_token, None]
+    assert lists[1].params["showDeleted"] == "true"
+    assert set(await world.sessions()) == {"One (renamed)", "Two"}
+    new_token = (await world.link()).sync_token
+    assert new_token not in (None, old_token)
+
+    assert (await world.synced())["fullResync"] is False
+    assert google.calls("GET", "/events")[-1].params["syncToken"] == new_token
+
+
+async def test_a_full_listing_is_read_page_by_page(
+    db: Database, google: CalendarServer, tmp_path: Path
+) -> None:
+    store = SqliteStore(tmp_path / "jobs.db")
+    try:
+        async for world in make_world(db, google, store, page_size=2):
+            titles = {f"Event {i}" for i in range(5)}
+            for i, title in enumerate(sorted(titles)):
+                google.add_event(ALICE, title, at(i), at(i + 0.5))
+            result = await world.synced()
+            assert result["pulled"]["created"] == 5
+            lists = google.calls("GET", "/events")
+            assert [r.params.get("pageToken") is not None for r in lists] == [False, True, True]
+            assert all(r.params["maxResults"] == "2" for r in lists)
+            assert set(await world.sessions()) == titles
+    finally:
+        await store.close()
+
+
+# ---- deletions --------------------------------------------------------------------
+async def test_remote_deletion_cancels_the_session(world: World) -> None:
+    google = world.google
+    event = google.add_event(ALICE, "Workshop", at(0), at(2))
+    await world.synced()
+    google.delete_event(ALICE, event)
+
+    result = await world.synced()
+    assert result["pulled"] == {"created": 0, "updated": 0, "deleted": 1}
+    assert result["pushed"] == {"inserted": 0, "patched": 0, "deleted": 0}
+    row = (await world.sessions())["Workshop"]
+    assert row.status == "cancelled"
+    assert row.deleted_at is None  # kept, for history and exports
+    assert google.calls("DELETE") == []
+    assert (await world.synced())["pulled"]["deleted"] == 0
+
+
+async def test_local_deletion_and_cancellation_delete_the_events(world: World) -> None:
+    google = world.google
+    gone = await world.add_session("Dropped", at(0))
+    called_off = await world.add_session("Called off", at(3))
+    kept = await world.add_session("Kept", at(6))
+    await world.synced()
+    ids = {s: (await world.session(s)).google_event_id for s in (gone, called_off, kept)}
+
+    await world.edit_session(gone, deleted_at=dt.datetime.now(UTC))
+    await world.edit_session(called_off, status="cancelled")
+    result = await world.synced()
+    assert result["pushed"] == {"inserted": 0, "patched": 0, "deleted": 2}
+    assert set(google.events(ALICE)) == {ids[kept]}
+    assert google.event(ALICE, ids[gone] or "").status == "cancelled"
+    assert {r.path.rsplit("/", 1)[-1] for r in google.calls("DELETE")} == {
+        ids[gone],
+        ids[called_off],
+    }
+    # The deletions come back in the next incremental list: nothing more to do.
+    assert await world.synced() == {
+        "pulled": {"created": 0, "updated": 0, "deleted": 0},
+        "pushed": {"inserted": 0, "patched": 0, "deleted": 0},
+        "fullResync": False,
+    }
+
+
+async def test_a_full_resync_cancels_sessions_whose_event_vanished(world: World) -> None:
+    google = world.google
+    vanished = google.add_event(ALICE, "Long gone", at(0), at(1))
+    google.add_event(ALICE, "Still there", at(2), at(3))
+    await world.synced()
+    google.forget_event(ALICE, vanished)
+
+    result = await world.synced()
+    assert result["fullResync"] is True
+    assert result["pulled"] == {"created": 0, "updated": 0, "deleted": 1}
+    sessions = await world.sessions()
+    assert sessions["Long gone"].status == "cancelled"
+    assert sessions["Still there"].status == "scheduled"
+
+
+# ---- the conflict rule ------------------------------------------------------------
+async def _both_changed(world: World, remote_at: dt.datetime) -> tuple[int, str]:
+    """A session synced once, then edited here now and in Google at ``remote_at``."""
+    session_id = await world.add_session("Original", at(0))
+    await world.synced()
+    event_id = (await world.session(session_id)).google_event_id
+    assert event_id is not None
+    await world.edit_session(session_id, title="Edited here", location="Room 2")
+    world.google.edit_event(ALICE, event_id, at=remote_at, summary="Edited in Google")
+    return session_id, event_id
+
+
+async def test_conflict_the_more_recent_remote_edit_wins(world: World) -> None:
+    future = dt.datetime.now(UTC) + dt.timedelta(minutes=5)
+    session_id, event_id = await _both_changed(world, remote_at=future)
+    result = await world.synced()
+    assert result["pulled"]["updated"] == 1
+    assert result["pushed"]["patched"] == 0
+    row = await world.session(session_id)
+    assert (row.title, row.location) == ("Edited in Google", "")
+    assert world.google.events(ALICE)[event_id]["summary"] == "Edited in Google"
+
+
+async def test_conflict_the_more_recent_local_edit_wins(world: World) -> None:
+    past = dt.datetime.now(UTC) - dt.timedelta(minutes=5)
+    session_id, event_id = await _both_changed(world, remote_at=past)
+    remote_etag = world.google.event(ALICE, event_id).etag
+    result = await world.synced()
+    assert result["pulled"]["updated"] == 0
+    assert result["pushed"]["patched"] == 1
+    assert (await world.session(session_id)).title == "Edited here"
+    event = world.google.events(ALICE)[event_id]
+    assert (event["summary"], event["location"]) == ("Edited here", "Room 2")
+    # It overwrote the version it had seen, not a newer one.
+    assert world.google.calls("PATCH")[-1].headers["if-match"] == remote_etag
+
+
+async def test_conflict_a_remote_deletion_wins_over_a_local_edit(world: World) -> None:
+    session_id = await world.add_session("Original", at(0))
+    await world.synced()
+    event_id = (await world.session(session_id)).google_event_id or ""
+    await world.edit_session(session_id, title="Edited here")
+    world.google.delete_event(ALICE, event_id)
+
+    result = await world.synced()
+    assert result["pulled"]["deleted"] == 1
+    assert result["pushed"] == {"inserted": 0, "patched": 0, "deleted": 0}
+    assert (await world.session(session_id)).status == "cancelled"
+    assert world.google.events(ALICE) == {}
+
+
+async def test_conflict_a_local_deletion_wins_over_a_remote_edit(world: World) -> None:
+    future = dt.datetime.now(UTC) + dt.timedelta(minutes=5)
+    session_id = await world.add_session("Original", at(0))
+    await world.synced()
+    event_id = (await world.session(session_id)).google_event_id or ""
+    await world.edit_session(session_id, deleted_at=dt.datetime.now(UTC))
+    world.google.edit_event(ALICE, event_id, at=future, summary="Edited in Google")
+
+    result = await world.synced()
+    assert result["pulled"]["updated"] == 0
+    assert result["pushed"]["deleted"] == 1
+    assert world.google.events(ALICE) == {}
+
+
+async def test_an_insert_whose_answer_was_lost_is_not_duplicated(world: World) -> None:
+    """An attempt inserted the event, then died before storing its id: the retry
+    links the session to that event instead of importing it or inserting again."""
+    session_id = await world.add_session("Once", at(0))
+    async with world.db.session() as s:
+        row = await s.get(Session, session_id)
+        assert row is not None
+        body = {"id": event_id_for(row), **event_body(row)}
+    world.google.add_event(ALICE, body["summary"], at(0), at(1), id=body["id"])
+
+    result = await world.synced()
+    assert result["pulled"]["created"] == 0
+    assert list(await world.sessions()) == ["Once"]
+    assert (await world.session(session_id)).google_event_id == body["id"]
+    assert list(world.google.events(ALICE)) == [body["id"]]
+
+
+async def test_an_event_inserted_meanwhile_under_our_id_is_brought_up_to_date(
+    world: World,
+) -> None:
+    """Another run of the same sync inserted the session's event between our pull and
+    our push: our insert answers 409, and the existing event is patched instead."""
+    google = world.google
+    session_id = await world.add_session("Once", at(0), location="Room 3")
+    event_id = event_id_for(await world.session(session_id))
+    google.after_next("GET", lambda: google.add_event(ALICE, "Stale", at(5), at(6), id=event_id))
+
+    result = await world.synced()
+    assert result["pushed"]["inserted"] == 1
+    assert [r.method for r in google.requests[-3:]] == ["POST", "GET", "PATCH"]
+    event = google.events(ALICE)[event_id]
+    assert (event["summary"], event["location"], event["start"]) == (
+        "Once",
+        "Room 3",
+        event_time(at(0)),
+    )
+    assert list(google.events(ALICE)) == [event_id]
+    assert (await world.session(session_id)).google_event_id == event_id

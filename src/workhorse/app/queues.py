@@ -4,6 +4,8 @@ concurrency, retention and each job type's payload model."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from workhorse.app.payloads import (
     AuditCleanupPayload,
     CalendarSyncPayload,
@@ -11,7 +13,7 @@ from workhorse.app.payloads import (
     RecurringSessionsPayload,
 )
 from workhorse.app.registry import QueueConfig, QueueRegistry
-from workhorse.options import Backoff
+from workhorse.options import Backoff, Retention
 
 EXPORTS = "exports"
 EXPORT_JOB = "export"
@@ -25,34 +27,45 @@ AUDIT_CLEANUP = "audit-cleanup"
 AUDIT_CLEANUP_JOB = "cleanup"
 
 
+#: The seed's ``queueJobOptions`` retention: completed jobs 1 h / the last 100,
+#: failed ones 24 h / the last 1,000 (an export's file goes with its job).
+KEEP_COMPLETED = Retention(age=3600, count=100)
+KEEP_FAILED = Retention(age=86400, count=1000)
+
+
+def _seeded(**fields: Any) -> QueueConfig:
+    return QueueConfig(remove_on_complete=KEEP_COMPLETED, remove_on_fail=KEEP_FAILED, **fields)
+
+
 def default_registry() -> QueueRegistry:
-    """The six reference queues.  In development every job gets one attempt, so a
-    bug shows at once instead of after the retries."""
+    """The six reference queues, as the seed's table and ``queueJobOptions`` set
+    them.  In development every job gets one attempt, so a bug shows at once instead
+    of after the retries, and completed jobs are kept 5 minutes / the last 10."""
     exp = Backoff("exponential", delay=2.0, max_delay=60.0)
     return QueueRegistry(
         {
-            EXPORTS: QueueConfig(
+            EXPORTS: _seeded(
                 attempts=3,
                 backoff=exp,
                 timeout=300,
                 concurrency=2,
                 payloads={EXPORT_JOB: ExportPayload},
             ),
-            CALENDAR_SYNC: QueueConfig(
+            CALENDAR_SYNC: _seeded(
                 attempts=5,
                 backoff=Backoff("exponential", delay=5.0, max_delay=300),
                 timeout=600,
                 payloads={CALENDAR_SYNC_JOB: CalendarSyncPayload},
             ),
-            SCHEDULED_EMAILS: QueueConfig(attempts=3, backoff=exp, timeout=60, concurrency=5),
-            WORKFLOW_TASKS: QueueConfig(attempts=3, backoff=exp, timeout=120, concurrency=5),
-            RECURRING_SESSIONS: QueueConfig(
+            SCHEDULED_EMAILS: _seeded(attempts=3, backoff=exp, timeout=60, concurrency=5),
+            WORKFLOW_TASKS: _seeded(attempts=3, backoff=exp, timeout=120, concurrency=5),
+            RECURRING_SESSIONS: _seeded(
                 attempts=2,
                 backoff=exp,
                 timeout=600,
                 payloads={RECURRING_SESSIONS_JOB: RecurringSessionsPayload},
             ),
-            AUDIT_CLEANUP: QueueConfig(
+            AUDIT_CLEANUP: _seeded(
                 attempts=2,
                 backoff=exp,
                 timeout=300,
@@ -61,5 +74,9 @@ def default_registry() -> QueueRegistry:
                 payloads={AUDIT_CLEANUP_JOB: AuditCleanupPayload},
             ),
         },
-        environments={"development": {"*": {"attempts": 1}}},
+        environments={
+            "development": {
+                "*": {"attempts": 1, "remove_on_complete": Retention(age=300, count=10)}
+            }
+        },
     )

@@ -4,6 +4,15 @@ Every state change writes an event to the queue's durable, trimmed stream in the
 atomic step; any process can follow it from a position.  :class:`QueueEvents` runs one
 reader per queue and fans events out to hooks and to callers waiting for a job to
 finish, so waiting for many jobs costs one blocking read, not one per job.
+:class:`EventHooks` does the same for many queues, with hooks per queue or global.
+
+Two kinds of callbacks, both isolated (a failure is logged, never reaches the reader,
+the job or the worker):
+
+* **hooks** (``on``): async callables, each call in a task of its own, so a slow
+  hook (a webhook, a log shipper) never holds up the reader;
+* **listeners** (``listen``): plain functions called inline, in order, for cheap
+  bookkeeping on every event (metrics counters), without a task per event.
 """
 
 from __future__ import annotations
@@ -11,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 from workhorse.errors import StoreUnavailable
@@ -20,6 +29,35 @@ from workhorse.store.base import Event, EventReader, Store
 log = logging.getLogger("workhorse.events")
 
 EventHook = Callable[[Event], Awaitable[Any]]
+Listener = Callable[[Event], None]
+
+#: The events the stores write (``"*"`` in ``on``: all of them).
+EVENT_NAMES = frozenset(
+    {
+        "added",
+        "active",
+        "progress",
+        "log",
+        "completed",
+        "failed",
+        "retrying",
+        "stalled",
+        "deadlettered",
+        "waiting",
+        "removed",
+        "cancelling",
+        "updated",
+        "paused",
+        "resumed",
+        "drained",
+        "ratelimited",
+    }
+)
+
+
+def check_event_name(event: str) -> None:
+    if event != "*" and event not in EVENT_NAMES:
+        raise ValueError(f"unknown event {event!r}; use '*' or one of {sorted(EVENT_NAMES)}")
 
 
 async def follow(
@@ -79,6 +117,7 @@ class QueueEvents:
         self.store = store
         self.queue = queue
         self._hooks: dict[str, list[EventHook]] = {}
+        self._listeners: list[Listener] = []
         self._finish: dict[str, list[asyncio.Future[Event]]] = {}
         self._task: asyncio.Task[None] | None = None
         self._reader: EventReader | None = None
@@ -88,6 +127,12 @@ class QueueEvents:
     def on(self, event: str, hook: EventHook) -> None:
         """Call ``hook(event)`` for every event of that name (``"*"``: all events)."""
         self._hooks.setdefault(event, []).append(hook)
+        self._ensure_running()
+
+    def listen(self, listener: Listener) -> None:
+        """Call ``listener(event)`` for every event, inline in the reader (keep it
+        cheap and non-blocking)."""
+        self._listeners.append(listener)
         self._ensure_running()
 
     async def start(self) -> None:
@@ -123,6 +168,11 @@ class QueueEvents:
             self._dispatch(event)
 
     def _dispatch(self, event: Event) -> None:
+        for listener in self._listeners:
+            try:
+                listener(event)
+            except Exception:
+                log.exception("event listener %r failed", getattr(listener, "__qualname__", ""))
         if event.event in ("completed", "failed"):
             for fut in self._finish.pop(event.job_id, ()):
                 if not fut.done():
@@ -141,3 +191,53 @@ class QueueEvents:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
             self._task = None
+        if self._hook_tasks:
+            await asyncio.wait(set(self._hook_tasks), timeout=5)
+
+
+class EventHooks:
+    """Hooks and listeners on the events of several queues of one store: one
+    :class:`QueueEvents` (one reader) per queue.  A hook or listener is registered
+    for one queue or, with ``queue=None``, for all of them::
+
+        hooks = EventHooks(store, ["exports", "emails"])
+        hooks.on("deadlettered", page_someone)               # every queue
+        hooks.on("completed", log_export, queue="exports")   # one queue
+        await hooks.start()
+        ...
+        await hooks.close()
+    """
+
+    def __init__(self, store: Store, queues: Iterable[str]) -> None:
+        self.store = store
+        self._queues = {name: QueueEvents(store, name) for name in dict.fromkeys(queues)}
+
+    @property
+    def queues(self) -> list[str]:
+        return list(self._queues)
+
+    def _targets(self, queue: str | None) -> list[QueueEvents]:
+        if queue is None:
+            return list(self._queues.values())
+        if queue not in self._queues:
+            raise ValueError(f"unknown queue {queue!r}; hooks follow {sorted(self._queues)}")
+        return [self._queues[queue]]
+
+    def on(self, event: str, hook: EventHook, queue: str | None = None) -> None:
+        """Call the async ``hook(event)`` for every event of that name (``"*"``: all)."""
+        check_event_name(event)
+        for target in self._targets(queue):
+            target.on(event, hook)
+
+    def listen(self, listener: Listener, queue: str | None = None) -> None:
+        """Call ``listener(event)`` inline for every event (see the module doc)."""
+        for target in self._targets(queue):
+            target.listen(listener)
+
+    async def start(self) -> None:
+        """Start every reader; returns once all are positioned (no later event is
+        missed)."""
+        await asyncio.gather(*(q.start() for q in self._queues.values()))
+
+    async def close(self) -> None:
+        await asyncio.gather(*(q.close() for q in self._queues.values()))

@@ -16,6 +16,12 @@ schedule once, not once per missed tick.  The two steps are separate (the schedu
 and the queue may live on different Redis Cluster nodes); each is idempotent, so a
 scheduler dying between them only leaves the next one to repeat both harmlessly --
 unless the tick's job already finished and was removed by its retention meanwhile.
+
+Operators may :func:`trigger_schedule` (enqueue one job now, leaving the next tick
+alone), :func:`pause_schedule` and :func:`resume_schedule`.  A paused schedule has no
+next tick; upserting its definition again, even a changed one, keeps it paused, so a
+deployment does not undo an operator's pause.  Resuming starts from now: the ticks
+missed while paused are skipped.
 """
 
 from __future__ import annotations
@@ -32,7 +38,13 @@ from croniter import croniter  # type: ignore[import-untyped]
 
 from workhorse.options import JobOptions
 from workhorse.queue import Queue
-from workhorse.store.base import NewJob, Store, StoredSchedule, check_queue_name
+from workhorse.store.base import (
+    SCHEDULE_PAUSED,
+    NewJob,
+    Store,
+    StoredSchedule,
+    check_queue_name,
+)
 
 _MAX_KEY = 200
 
@@ -55,7 +67,7 @@ class Schedule:
 
 @dataclass(frozen=True, slots=True)
 class ScheduleInfo:
-    """A stored schedule; ``next_at`` is its next tick (epoch ms)."""
+    """A stored schedule; ``next_at`` is its next tick (epoch ms), None when paused."""
 
     key: str
     queue: str
@@ -64,7 +76,8 @@ class ScheduleInfo:
     cron: str | None
     tz: str
     every: float | None
-    next_at: int
+    next_at: int | None
+    paused: bool = False
 
 
 def _zone(tz: str) -> ZoneInfo:
@@ -155,6 +168,45 @@ async def remove_schedule(store: Store, key: str) -> bool:
     return await store.remove_schedule(key)
 
 
+async def _stored(store: Store, key: str) -> StoredSchedule | None:
+    return next((s for s in await store.schedules() if s.key == key), None)
+
+
+async def trigger_schedule(store: Store, key: str) -> str | None:
+    """Enqueue one job of the schedule now (id ``sched:<key>:now:<ms>``), paused or
+    not; its next tick does not move.  Returns the job id (None: no such schedule)."""
+    stored = await _stored(store, key)
+    if stored is None:
+        return None
+    spec = orjson.loads(stored.spec)
+    ((job_id, _),) = await store.add(
+        spec["queue"], [_job(spec, f"sched:{key}:now:{store.clock()}")]
+    )
+    return job_id
+
+
+async def pause_schedule(store: Store, key: str) -> bool:
+    """Stop enqueuing the schedule's ticks until :func:`resume_schedule`.  Returns
+    False when there is no such schedule."""
+    while (stored := await _stored(store, key)) is not None:
+        if stored.paused or await store.advance_schedule(key, stored.next_at, SCHEDULE_PAUSED):
+            return True
+        # A scheduler moved the tick between the read and the move: read it again.
+    return False
+
+
+async def resume_schedule(store: Store, key: str) -> bool:
+    """Give a paused schedule its first tick after now again (ticks missed while
+    paused are skipped).  Returns False when there is no such schedule."""
+    while (stored := await _stored(store, key)) is not None:
+        if not stored.paused:
+            return True
+        spec = orjson.loads(stored.spec)
+        if await store.advance_schedule(key, stored.next_at, _next_tick(spec, store.clock())):
+            return True
+    return False
+
+
 def _info(stored: StoredSchedule) -> ScheduleInfo:
     spec = orjson.loads(stored.spec)
     every = spec["every_ms"]
@@ -166,7 +218,8 @@ def _info(stored: StoredSchedule) -> ScheduleInfo:
         cron=spec["cron"],
         tz=spec["tz"],
         every=None if every is None else every / 1000,
-        next_at=stored.next_at,
+        next_at=None if stored.paused else stored.next_at,
+        paused=stored.paused,
     )
 
 

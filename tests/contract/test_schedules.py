@@ -18,7 +18,10 @@ from workhorse.schedule import (
     Scheduler,
     get_schedule,
     list_schedules,
+    pause_schedule,
     remove_schedule,
+    resume_schedule,
+    trigger_schedule,
     upsert_schedule,
 )
 from workhorse.store.base import Event, Store
@@ -182,3 +185,64 @@ async def test_scheduler_loop_enqueues_ticks_until_closed(store: Store) -> None:
         await queue.close_events()
     assert len({e.job_id for e in added}) == len(added)
     assert all(e.job_id.startswith("sched:fast:") for e in added)
+
+
+async def test_trigger_enqueues_one_job_now_and_keeps_the_next_tick(
+    clocked: tuple[Store, FakeClock],
+) -> None:
+    store, clock = clocked
+    await upsert_schedule(store, EVERY_MINUTE)
+    before = await get_schedule(store, "sync")
+    job_id = await trigger_schedule(store, "sync")
+    assert job_id is not None and job_id.startswith("sched:sync:now:")
+    job = await Queue("emails", store).get_job(job_id)
+    assert job is not None
+    assert (job.name, job.data, job.state) == ("send-due", {"batch": 1}, JobState.WAITING)
+    assert await get_schedule(store, "sync") == before
+    clock.advance(1)
+    assert await trigger_schedule(store, "sync") != job_id  # each trigger is a new job
+    assert await trigger_schedule(store, "missing") is None
+
+
+async def test_paused_schedule_enqueues_nothing_until_resumed(
+    clocked: tuple[Store, FakeClock],
+) -> None:
+    store, clock = clocked
+    await upsert_schedule(store, EVERY_MINUTE)
+    assert await pause_schedule(store, "sync") is True
+    assert await pause_schedule(store, "sync") is True  # already paused: no change
+    info = await get_schedule(store, "sync")
+    assert info is not None and info.paused is True and info.next_at is None
+    clock.advance(10 * 60)
+    assert await Scheduler(store).run_once() == 0
+    # A process starting with the same, or a changed, definition keeps it paused.
+    assert await upsert_schedule(store, EVERY_MINUTE) is False
+    changed = Schedule("sync", "emails", "send-due", {"batch": 3}, every=60)
+    assert await upsert_schedule(store, changed) is True
+    info = await get_schedule(store, "sync")
+    assert info is not None and info.paused is True and info.data == {"batch": 3}
+    clock.advance(60)
+    assert await Scheduler(store).run_once() == 0
+
+    assert await resume_schedule(store, "sync") is True
+    info = await get_schedule(store, "sync")
+    assert info is not None and info.paused is False
+    assert info.next_at == clock.now + 60_000  # from now on: missed ticks are skipped
+    clock.advance(60)
+    assert await Scheduler(store).run_once() == 1
+    (job,) = await Queue("emails", store).list_jobs(JobState.WAITING)
+    assert job.data == {"batch": 3}
+    assert await pause_schedule(store, "missing") is False
+    assert await resume_schedule(store, "missing") is False
+
+
+async def test_paused_cron_schedule_resumes_at_its_next_cron_time(store: Store) -> None:
+    schedule = Schedule("nightly", "sessions", "generate", cron="30 9 * * *", tz="Europe/Paris")
+    await upsert_schedule(store, schedule)
+    await pause_schedule(store, "nightly")
+    assert [s.paused for s in await list_schedules(store)] == [True]
+    await resume_schedule(store, "nightly")
+    info = await get_schedule(store, "nightly")
+    assert info is not None and info.next_at is not None
+    at = datetime.fromtimestamp(info.next_at / 1000, ZoneInfo("Europe/Paris"))
+    assert (at.hour, at.minute) == (9, 30)

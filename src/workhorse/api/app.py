@@ -24,6 +24,8 @@ from workhorse.app.queues import default_registry
 from workhorse.app.registry import QueueRegistry
 from workhorse.app.service import QueueService
 from workhorse.app.settings import Settings
+from workhorse.dashboard.extension import Dashboard
+from workhorse.observability.extension import Observability
 from workhorse.store import connect
 from workhorse.store.base import Store
 from workhorse.worker import Worker
@@ -46,6 +48,12 @@ def create_app(
     ``on_ready``: called once started."""
     registry = (registry or default_registry()).for_environment(settings.environment)
     secret = settings.secret()
+    # The dashboard at /admin/queues: started and closed like the application's parts.
+    dashboard = Dashboard()
+    extensions = (dashboard, *extensions)
+    # GET /metrics, alerts and event hooks over every queue (docs/observability.md).
+    observability = Observability(settings)
+    extensions = (observability, *extensions)
 
     @contextlib.asynccontextmanager
     async def lifespan(api: FastAPI) -> AsyncIterator[None]:
@@ -71,7 +79,7 @@ def create_app(
                 worker = Worker(
                     service.queue(processor.queue),
                     processor.handle,
-                    registry[processor.queue].worker_options(),
+                    registry[processor.queue].worker_options(retry_policy=processor.retry_policy),
                 )
                 workers.append(worker)
                 runners.append(asyncio.create_task(worker.run()))
@@ -97,6 +105,8 @@ def create_app(
     api.state.secret = secret
     api.state.settings = settings
     api.state.audit = audit if audit is not None else LoggingAuditLog()
+    api.state.dashboard = dashboard
+    api.state.observability = observability
     install_error_handlers(api)
     api.include_router(router)
     api.include_router(sse_router)

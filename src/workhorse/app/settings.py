@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from workhorse.dashboard.users import DashboardUser
 from workhorse.store import DEFAULT_DB_PATH, url_from_env
 
 Environment = Literal["development", "test", "production"]
@@ -60,6 +61,48 @@ class Settings(BaseSettings):
         gt=0,
         validation_alias="WORKHORSE_TOKEN_TTL",
     )
+    # The dashboard (workhorse.dashboard): its logins, as a JSON list of
+    # {"user", "password_hash" (argon2), "role": "admin" | "viewer"}; how long a
+    # login lasts (seconds); how many jobs one search looks at.
+    dashboard_users: list[DashboardUser] = Field(
+        default_factory=list, validation_alias="WORKHORSE_DASHBOARD_USERS"
+    )
+    dashboard_session_ttl: float = Field(
+        default=8 * 3600, gt=0, validation_alias="WORKHORSE_DASHBOARD_SESSION_TTL"
+    )
+    dashboard_scan_limit: int = Field(
+        default=5000, ge=100, validation_alias="WORKHORSE_DASHBOARD_SCAN_LIMIT"
+    )
+    # Observability (docs/observability.md): log level and format ("auto": JSON
+    # lines unless on a terminal); a bearer token /metrics requires (none: open);
+    # alert webhooks (comma-separated URLs) and their shared signing secret;
+    # throttle and check period (seconds); thresholds, 0 = off: share of failed
+    # attempts over a window (needing a minimum of attempts), age of the oldest
+    # ready job (seconds); and whether a queue with jobs but no live worker alerts.
+    log_level: str = Field(default="INFO", validation_alias="WORKHORSE_LOG_LEVEL")
+    log_format: Literal["auto", "json", "text"] = Field(
+        default="auto", validation_alias="WORKHORSE_LOG_FORMAT"
+    )
+    metrics_token: str | None = Field(default=None, validation_alias="WORKHORSE_METRICS_TOKEN")
+    alert_webhooks: str = Field(default="", validation_alias="WORKHORSE_ALERT_WEBHOOKS")
+    alert_secret: str | None = Field(
+        default=None, min_length=16, validation_alias="WORKHORSE_ALERT_SECRET"
+    )
+    alert_throttle: float = Field(default=300, gt=0, validation_alias="WORKHORSE_ALERT_THROTTLE")
+    alert_check_interval: float = Field(
+        default=15, gt=0, validation_alias="WORKHORSE_ALERT_CHECK_INTERVAL"
+    )
+    alert_failure_rate: float = Field(
+        default=0.5, ge=0, le=1, validation_alias="WORKHORSE_ALERT_FAILURE_RATE"
+    )
+    alert_failure_window: float = Field(
+        default=300, gt=0, validation_alias="WORKHORSE_ALERT_FAILURE_WINDOW"
+    )
+    alert_failure_min: int = Field(default=10, ge=1, validation_alias="WORKHORSE_ALERT_FAILURE_MIN")
+    alert_oldest_waiting: float = Field(
+        default=600, ge=0, validation_alias="WORKHORSE_ALERT_OLDEST_WAITING"
+    )
+    alert_no_workers: bool = Field(default=True, validation_alias="WORKHORSE_ALERT_NO_WORKERS")
 
     def url(self) -> str:
         """The store URL, by :func:`url_from_env`'s rules applied to the variables that

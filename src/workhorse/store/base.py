@@ -80,14 +80,39 @@ class FlowNode:
     children: tuple[str, ...] = ()
 
 
+#: The ``next_at`` of a paused schedule: no tick is ever due, and an upsert of a
+#: changed definition keeps it (resuming sets a real next tick).
+SCHEDULE_PAUSED = 2**53
+
+
 @dataclass(frozen=True, slots=True)
 class StoredSchedule:
     """A schedule as stored: ``spec`` is its JSON (see :mod:`workhorse.schedule`);
-    ``next_at`` the next tick (epoch ms)."""
+    ``next_at`` the next tick (epoch ms), :data:`SCHEDULE_PAUSED` when paused."""
 
     key: str
     spec: bytes
     next_at: int
+
+    @property
+    def paused(self) -> bool:
+        return self.next_at >= SCHEDULE_PAUSED
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    """A live worker as the registry holds it (see :meth:`Store.register_worker`).
+    Times are epoch ms; ``active`` is how many jobs it runs now, out of
+    ``concurrency``."""
+
+    id: str
+    host: str
+    pid: int
+    queues: tuple[str, ...]
+    concurrency: int
+    active: int
+    started_at: int
+    heartbeat_at: int
 
 
 class OutcomeKind(StrEnum):
@@ -324,7 +349,8 @@ class Store(ABC):
     async def upsert_schedule(self, key: str, spec: bytes, next_at: int) -> bool:
         """Store the schedule.  When the same ``spec`` is stored already, nothing
         changes (processes starting together agree on one schedule and its next
-        tick).  True when created or changed."""
+        tick); a paused schedule keeps ``SCHEDULE_PAUSED`` as its next tick.  True
+        when created or changed."""
 
     @abstractmethod
     async def schedules(self) -> list[StoredSchedule]:
@@ -337,7 +363,8 @@ class Store(ABC):
     @abstractmethod
     async def advance_schedule(self, key: str, tick: int, next_at: int) -> bool:
         """Move the schedule from ``tick`` to ``next_at`` if it is still at ``tick``
-        (another scheduler may have moved it already)."""
+        (another scheduler may have moved it already).  Pausing and resuming are
+        such moves, to and from :data:`SCHEDULE_PAUSED`."""
 
     @abstractmethod
     async def remove_schedule(self, key: str) -> bool: ...
@@ -376,6 +403,28 @@ class Store(ABC):
     @abstractmethod
     async def purge_dead(self, queue: str) -> int:
         """Delete up to a batch of dead letters; returns how many (0: none left)."""
+
+    # ---- worker registry and observability --------------------------------------
+    # Store-wide: every worker of every process and machine heartbeats here, so
+    # one process can tell which queues are served (metrics, alerts, dashboard).
+    @abstractmethod
+    async def register_worker(self, info: WorkerInfo, ttl_ms: int) -> None:
+        """Add or refresh the worker ``info.id``: it counts as live until
+        ``ttl_ms`` after this call (the stored ``heartbeat_at`` is the store's clock
+        now, whatever ``info`` says)."""
+
+    @abstractmethod
+    async def unregister_worker(self, worker_id: str) -> None: ...
+
+    @abstractmethod
+    async def workers(self) -> list[WorkerInfo]:
+        """The live workers (heartbeat within their ttl), by id; expired ones are
+        pruned."""
+
+    @abstractmethod
+    async def oldest_ready_at(self, queue: str) -> int | None:
+        """When the job that has been ready longest (waiting, prioritized, or
+        delayed and past due) became ready, in epoch ms; None when no job is ready."""
 
     # ---- events -----------------------------------------------------------------
     @abstractmethod

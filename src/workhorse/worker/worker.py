@@ -3,7 +3,8 @@
 The fetch loop folds "finish what just ended" and "take as many as there are free
 slots" into one store call, so a busy worker makes one round trip per batch, not per
 job.  Every taken job is locked from the moment it is taken; the lock keeper renews
-the locks from its own thread; a periodic check requeues jobs of dead workers.
+the locks from its own thread; a periodic check requeues jobs of dead workers, and
+the same timer heartbeats the worker into the store's registry (``Store.workers``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from workhorse.job import PENDING, Job, JobState
 from workhorse.options import Backoff, BackoffStrategy
 from workhorse.queue import Queue
 from workhorse.retry import RetryPolicy
-from workhorse.store.base import LockNotice, Outcome, OutcomeKind, Waiter
+from workhorse.store.base import LockNotice, Outcome, OutcomeKind, Waiter, WorkerInfo
 from workhorse.worker.handler_path import handler_path
 from workhorse.worker.locks import LockKeeper
 from workhorse.worker.pool import ProcessPool, RemoteError
@@ -38,6 +39,10 @@ log = logging.getLogger("workhorse.worker")
 Handler = Callable[[Job], Awaitable[Any]] | Callable[[Job], Any]
 Hook = Callable[..., Awaitable[Any]]
 HOOK_EVENTS = ("active", "completed", "failed", "retrying", "stalled", "error")
+#: A worker stays in the registry this many heartbeats (stalled checks) after its
+#: last one, and at least HEARTBEAT_TTL_MIN seconds.
+HEARTBEAT_MISSES = 3
+HEARTBEAT_TTL_MIN = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +149,8 @@ class Worker:
             raise ValueError("pass either options=WorkerOptions(...) or keywords, not both")
         self._handler_path = handler_path(handler) if self.options.processes else None
         self._pool: ProcessPool | None = None
-        self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.host = socket.gethostname()
+        self.name = f"{self.host}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.token = uuid.uuid4().hex
         self._is_async = inspect.iscoroutinefunction(handler)
         self._hooks: dict[str, list[Hook]] = {}
@@ -161,6 +167,7 @@ class Worker:
         self._background: set[asyncio.Task[Any]] = set()
         self._keeper: LockKeeper | None = None
         self._grace: float | None = None
+        self._started_at = 0
         self.processed = 0
 
     def on(self, event: str, hook: Hook) -> None:
@@ -184,6 +191,7 @@ class Worker:
         burst worker also picks up what stalled elsewhere)."""
         opts = self.options
         loop = asyncio.get_running_loop()
+        self._started_at = self.store.clock()
         if self._handler_path is not None:
             assert opts.processes is not None
             self._pool = ProcessPool(self._handler_path, opts.processes, opts.timeout_grace)
@@ -388,7 +396,11 @@ class Worker:
         refused_ids = set(refused)
         for outcome, job, extra in batch:
             if outcome.job_id in refused_ids:
-                log.warning("job %s: outcome refused, the lock was lost", job.id)
+                log.warning(
+                    "job %s: outcome refused, the lock was lost",
+                    job.id,
+                    extra={"queue": self.queue.name, "job_id": job.id},
+                )
                 continue
             if not self._hooks:
                 continue
@@ -406,23 +418,53 @@ class Worker:
                 continue
             running.stop_reason = notice.reason
             if notice.reason == "lost":
-                log.warning("job %s: lock lost; stopping it here", notice.job_id)
+                log.warning(
+                    "job %s: lock lost; stopping it here",
+                    notice.job_id,
+                    extra={"queue": self.queue.name, "job_id": notice.job_id},
+                )
             running.task.cancel()
 
     # ---- background duties ------------------------------------------------------
     async def _stalled_loop(self) -> None:
         # Never cancelled in the middle of a store call: it checks the closing flag.
+        # The first pass runs at once, so the worker is registered as it starts.
         while not self._closing.is_set():
+            await self._heartbeat()
             try:
                 report = await self.store.recover_stalled(self.queue.name, self.options.max_stalled)
                 for job_id in (*report.requeued, *report.failed):
-                    log.warning("job %s stalled (its worker stopped renewing the lock)", job_id)
+                    log.warning(
+                        "job %s stalled (its worker stopped renewing the lock)",
+                        job_id,
+                        extra={"queue": self.queue.name, "job_id": job_id},
+                    )
                     self._fire("stalled", job_id)
             except Exception as exc:
                 log.warning("stalled-job check failed: %s", exc)
                 self._fire("error", exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closing.wait(), self.options.stalled_interval)
+
+    def info(self) -> WorkerInfo:
+        """This worker as the registry shows it."""
+        return WorkerInfo(
+            id=self.name,
+            host=self.host,
+            pid=os.getpid(),
+            queues=(self.queue.name,),
+            concurrency=self.options.slots,
+            active=len(self._running),
+            started_at=self._started_at,
+            heartbeat_at=self.store.clock(),
+        )
+
+    async def _heartbeat(self) -> None:
+        ttl = max(self.options.stalled_interval * HEARTBEAT_MISSES, HEARTBEAT_TTL_MIN)
+        try:
+            await self.store.register_worker(self.info(), round(ttl * 1000))
+        except Exception as exc:
+            log.warning("worker heartbeat failed: %s", exc)
 
     # ---- shutdown ---------------------------------------------------------------
     async def close(self, grace: float | None = None) -> None:
@@ -465,6 +507,10 @@ class Worker:
                 )
                 log.info("released %d unfinished job(s) to waiting", released)
         finally:
+            try:
+                await self.store.unregister_worker(self.name)
+            except Exception as exc:
+                log.warning("could not unregister worker %s: %s", self.name, exc)
             if self._pool is not None:
                 await self._pool.close()
             if self._keeper is not None:

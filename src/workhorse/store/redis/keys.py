@@ -47,7 +47,9 @@ braces, a Redis Cluster hash tag, so all keys of one queue live in one slot)::
     P:{q}:j:<id>          hash   the job's fields (see workhorse.job.Job.from_fields);
                                  also ``grp`` (its group), ``gc`` (counted against the
                                  group's concurrency), ``pq`` / ``pid`` / ``fpf`` (a
-                                 flow child: its parent, fail the parent on failure)
+                                 flow child: its parent, fail the parent on failure),
+                                 ``rdy`` (when it last became ready, ms: the start of
+                                 the wait that the ``active`` event reports)
     P:{q}:l:<id>          list   the job's log lines
     P:{q}:h:<id>          list   the job's failed attempts (JSON), newest first
 
@@ -55,6 +57,11 @@ Schedules (not of one queue; hash tag ``{schedules}``)::
 
     P:{schedules}:spec    hash   schedule key -> spec JSON (see workhorse.schedule)
     P:{schedules}:next    zset   schedule key, score = next tick (ms)
+
+Workers (store-wide; hash tag ``{workers}``)::
+
+    P:{workers}:info      hash   worker id -> WorkerInfo JSON (store/base.py)
+    P:{workers}:alive     zset   worker id, score = when its heartbeat expires (ms)
 
 Scripts receive :attr:`QueueKeys.script_keys` as ``KEYS`` in that fixed order and
 derive per-job keys from the ``j:``/``l:``/``h:`` prefixes inside the script.
@@ -181,3 +188,8 @@ def queues_set(prefix: str) -> str:
 def schedule_keys(prefix: str) -> tuple[str, str]:
     """The schedules' spec hash and next-tick zset."""
     return f"{prefix}:{{schedules}}:spec", f"{prefix}:{{schedules}}:next"
+
+
+def worker_keys(prefix: str) -> tuple[str, str]:
+    """The worker registry's info hash and heartbeat-expiry zset."""
+    return f"{prefix}:{{workers}}:info", f"{prefix}:{{workers}}:alive"

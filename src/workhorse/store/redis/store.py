@@ -21,6 +21,7 @@ from workhorse.errors import InvalidTransition, JobNotFound, StoreUnavailable
 from workhorse.job import Job, JobState
 from workhorse.store.base import (
     LIMIT_FIELDS,
+    SCHEDULE_PAUSED,
     Event,
     EventReader,
     FlowNode,
@@ -31,16 +32,18 @@ from workhorse.store.base import (
     Store,
     StoredSchedule,
     Waiter,
+    WorkerInfo,
     job_ref,
 )
 from workhorse.store.redis.hot import Fallback, HotConnection, pack
-from workhorse.store.redis.keys import QueueKeys, queues_set, schedule_keys
+from workhorse.store.redis.keys import QueueKeys, queues_set, schedule_keys, worker_keys
 
 _SCRIPTS = (
     "add",
     "fetch",
     "extend_locks",
     "recover_stalled",
+    "oldest_ready",
     "release",
     "progress",
     "log",
@@ -66,7 +69,7 @@ T = TypeVar("T")
 
 
 #: Scripts that are not about one queue: loaded without the prelude.
-_PLAIN_SCRIPTS = ("schedule_advance", "schedule_upsert")
+_PLAIN_SCRIPTS = ("schedule_advance", "schedule_upsert", "workers")
 
 
 def _load_scripts() -> dict[str, str]:
@@ -476,7 +479,8 @@ class RedisStore(Store):
     async def upsert_schedule(self, key: str, spec: bytes, next_at: int) -> bool:
         script = self._scripts["schedule_upsert"]
         keys = list(schedule_keys(self.prefix))
-        return bool(await self._guard(script(keys=keys, args=[key, spec, next_at])))
+        args: list[str | bytes | int] = [key, spec, next_at, SCHEDULE_PAUSED]
+        return bool(await self._guard(script(keys=keys, args=args)))
 
     async def schedules(self) -> list[StoredSchedule]:
         return await self._schedules("-inf", "+inf", None)
@@ -545,6 +549,32 @@ class RedisStore(Store):
     async def purge_dead(self, queue: str) -> int:
         return int(await self._run("purge_dead", queue))
 
+    # ---- worker registry and observability --------------------------------------
+    async def register_worker(self, info: WorkerInfo, ttl_ms: int) -> None:
+        now = self.clock()
+        infos, alive = worker_keys(self.prefix)
+        async with self.redis.pipeline(transaction=True) as p:
+            p.hset(infos, info.id, _worker_json(info, now))
+            p.zadd(alive, {info.id: now + ttl_ms})
+            await self._guard(p.execute())
+
+    async def unregister_worker(self, worker_id: str) -> None:
+        infos, alive = worker_keys(self.prefix)
+        async with self.redis.pipeline(transaction=True) as p:
+            p.hdel(infos, worker_id)
+            p.zrem(alive, worker_id)
+            await self._guard(p.execute())
+
+    async def workers(self) -> list[WorkerInfo]:
+        script = self._scripts["workers"]
+        raw = await self._guard(script(keys=list(worker_keys(self.prefix)), args=[self.clock()]))
+        found = [_worker_info(_s(raw[i]), raw[i + 1]) for i in range(0, len(raw), 2)]
+        return sorted(found, key=lambda w: w.id)
+
+    async def oldest_ready_at(self, queue: str) -> int | None:
+        at = await self._run("oldest_ready", queue)
+        return None if at is None else int(at)
+
     # ---- events -----------------------------------------------------------------
     async def read_events(self, queue: str, after: str, count: int = 500) -> list[Event]:
         raw = await self._guard(self.redis.xread({self.keys(queue).events: after}, count=count))
@@ -591,6 +621,34 @@ def _job_args(j: NewJob) -> tuple[Any, ...]:
         j.keep_completed,
         j.keep_failed,
         j.group,
+    )
+
+
+def _worker_json(info: WorkerInfo, heartbeat_at: int) -> bytes:
+    return orjson.dumps(
+        {
+            "host": info.host,
+            "pid": info.pid,
+            "queues": list(info.queues),
+            "concurrency": info.concurrency,
+            "active": info.active,
+            "started_at": info.started_at,
+            "heartbeat_at": heartbeat_at,
+        }
+    )
+
+
+def _worker_info(worker_id: str, raw: bytes) -> WorkerInfo:
+    f = orjson.loads(raw)
+    return WorkerInfo(
+        id=worker_id,
+        host=str(f["host"]),
+        pid=int(f["pid"]),
+        queues=tuple(str(q) for q in f["queues"]),
+        concurrency=int(f["concurrency"]),
+        active=int(f["active"]),
+        started_at=int(f["started_at"]),
+        heartbeat_at=int(f["heartbeat_at"]),
     )
 
 

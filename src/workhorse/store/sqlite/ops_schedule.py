@@ -3,14 +3,16 @@
 
 from __future__ import annotations
 
-from workhorse.store.base import StoredSchedule
+from workhorse.store.base import SCHEDULE_PAUSED, StoredSchedule
 from workhorse.store.sqlite.tx import Tx
 
 
 def upsert(tx: Tx, key: str, spec: str, next_at: int) -> bool:
-    row = tx.conn.execute("SELECT spec FROM schedules WHERE key = ?", (key,)).fetchone()
+    row = tx.conn.execute("SELECT spec, next_at FROM schedules WHERE key = ?", (key,)).fetchone()
     if row is not None and row[0] == spec:
         return False
+    if row is not None and int(row[1]) >= SCHEDULE_PAUSED:
+        next_at = int(row[1])  # a paused schedule stays paused
     tx.conn.execute(
         "INSERT OR REPLACE INTO schedules (key, spec, next_at) VALUES (?, ?, ?)",
         (key, spec, next_at),

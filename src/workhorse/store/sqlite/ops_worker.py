@@ -1,5 +1,10 @@
 """State changes of producers and workers: each function is the body of one write
-transaction (the counterpart of one Lua script of the Redis store)."""
+transaction (the counterpart of one Lua script of the Redis store).
+
+Events carry the numbers metrics need, as on Redis: ``active`` the job's wait
+(``wait_ms``, since it became ready), ``completed`` / ``retrying`` / ``failed`` how
+long the attempt ran (``duration_ms``, since the take); a take held back by a full
+rate window emits ``ratelimited`` (``scope`` queue or group)."""
 
 from __future__ import annotations
 
@@ -42,9 +47,9 @@ _COLS = ", ".join(FETCH_FIELDS)
 LOG_LINES_KEPT = 1000
 _INSERT_JOB = (
     "INSERT INTO jobs (queue, id, state, rank, name, data, opts, ts, prio, due, owner, tags, "
-    "meta, kc, kf, grp) VALUES "
+    "meta, kc, kf, grp, ready) VALUES "
 )
-_JOB_COLUMNS = 16
+_JOB_COLUMNS = 17
 _JOB_VALUES = "(" + ", ".join("?" * _JOB_COLUMNS) + ")"
 
 
@@ -69,6 +74,7 @@ def add(tx: Tx, jobs: Sequence[NewJob], hold: bool = False) -> list[tuple[str, b
         else:
             job_id = tx.next_id()
         due: int | None = None
+        ready: int | None = None
         if hold:
             state, rank = "waiting-children", now
         elif j.delay_ms > 0:
@@ -77,6 +83,7 @@ def add(tx: Tx, jobs: Sequence[NewJob], hold: bool = False) -> list[tuple[str, b
             tx.due_at(due)
         else:
             state, rank = tx.ready_slot(j.priority)
+            ready = now
         values += (
             q,
             job_id,
@@ -94,6 +101,7 @@ def add(tx: Tx, jobs: Sequence[NewJob], hold: bool = False) -> list[tuple[str, b
             j.keep_completed,
             j.keep_failed,
             j.group or None,
+            ready,
         )
         added[state] = added.get(state, 0) + 1
         # tx.emit("added", job_id, name=..., state=...), inlined for bulk adds.
@@ -125,7 +133,8 @@ def _apply_outcomes(tx: Tx, token: str, outcomes: Sequence[Outcome]) -> list[str
     held = {
         str(row[0]): row
         for row in conn.execute(
-            "SELECT id, pk, made, prio, kc, kf FROM jobs WHERE queue = ? AND state = 'active' "
+            "SELECT id, pk, made, prio, kc, kf, started FROM jobs WHERE queue = ? "
+            "AND state = 'active' "
             f"AND token = ? AND id IN ({marks(len(ids))})",
             (tx.queue, token, *ids),
         )
@@ -139,18 +148,19 @@ def _apply_outcomes(tx: Tx, token: str, outcomes: Sequence[Outcome]) -> list[str
         if row is None:
             refused.append(o.job_id)
             continue
-        _, pk, made, prio, kc, kf = row
+        _, pk, made, prio, kc, kf, started = row
         made += 1
+        ran = now - (started if started is not None else now)
         value = o.value.decode() if isinstance(o.value, bytes) else o.value
         if o.kind is OutcomeKind.COMPLETE:
             done.setdefault(value, []).append(pk)
-            tx.emit("completed", o.job_id, result=value)
+            tx.emit("completed", o.job_id, result=value, duration_ms=ran)
             completed.append((pk, o.job_id, kc))
         elif o.kind is OutcomeKind.FAIL:
-            mark_failed(tx, "active", (pk, o.job_id), value, o.stack, made, made=made)
+            mark_failed(tx, "active", (pk, o.job_id), value, o.stack, made, made=made, ran_ms=ran)
             failed.append((pk, o.job_id, kf))
         else:
-            _retry_later(tx, pk, prio, made, o, value)
+            _retry_later(tx, pk, prio, made, o, value, ran)
     for value, pks in done.items():
         tx.move("active", "completed", len(pks))
         conn.execute(
@@ -166,7 +176,9 @@ def _apply_outcomes(tx: Tx, token: str, outcomes: Sequence[Outcome]) -> list[str
     return refused
 
 
-def _retry_later(tx: Tx, pk: int, prio: int, made: int, o: Outcome, error: str) -> None:
+def _retry_later(
+    tx: Tx, pk: int, prio: int, made: int, o: Outcome, error: str, ran_ms: int
+) -> None:
     record_attempt(tx, o.job_id, made, error, o.stack)
     if o.delay_ms > 0:
         due = tx.now + o.delay_ms
@@ -181,10 +193,11 @@ def _retry_later(tx: Tx, pk: int, prio: int, made: int, o: Outcome, error: str) 
         state, rank = tx.ready_slot(prio)
         tx.move("active", state)
         tx.conn.execute(
-            "UPDATE jobs SET state = ?, rank = ?, made = ?, error = ?, stack = ? WHERE pk = ?",
-            (state, rank, made, error, o.stack, pk),
+            "UPDATE jobs SET state = ?, rank = ?, made = ?, error = ?, stack = ?, ready = ? "
+            "WHERE pk = ?",
+            (state, rank, made, error, o.stack, tx.now, pk),
         )
-    tx.emit("retrying", o.job_id, error=error, attempt=made, delay=o.delay_ms)
+    tx.emit("retrying", o.job_id, error=error, attempt=made, delay=o.delay_ms, duration_ms=ran_ms)
 
 
 def promote_due(tx: Tx) -> None:
@@ -253,9 +266,10 @@ def _queue_room(tx: Tx, n: int, s: _Settings) -> int:
     return n
 
 
-def _group_room(tx: Tx, group: str, s: _Settings) -> int:
-    """How many more jobs of ``group`` may start now; a group held back by its rate
-    window asks blocked workers to look again when it frees."""
+def _group_room(tx: Tx, group: str, s: _Settings, rate_left: dict[str, int]) -> int:
+    """How many more jobs of ``group`` may start now (and, in ``rate_left``, how many
+    its rate window allows); a group held back by its rate window asks blocked
+    workers to look again when it frees."""
     left = 1 << 30
     if s.group_concurrency is not None:
         (active,) = tx.conn.execute(
@@ -267,17 +281,20 @@ def _group_room(tx: Tx, group: str, s: _Settings) -> int:
         used, frees = _window(tx, group, s.group_per or 1000)
         if used >= s.group_max and frees is not None:
             tx.due_at(frees)
+        rate_left[group] = s.group_max - used
         left = min(left, s.group_max - used)
     return left
 
 
-def _pick(tx: Tx, n: int, s: _Settings) -> list[tuple[int, str | None]]:
+def _pick(tx: Tx, n: int, s: _Settings, held: set[str]) -> list[tuple[int, str | None]]:
     """Up to ``n`` ready jobs ``(pk, group)`` in take order; with group limits, jobs of
-    groups at their limits are skipped (they stay where they are)."""
+    groups at their limits are skipped (they stay where they are), and the groups
+    whose full rate window held one back are added to ``held``."""
     order = READY[::-1] if s.fifo_first else READY
     limit = GROUP_SCAN if s.grouped else n
     picked: list[tuple[int, str | None]] = []
     room: dict[str, int] = {}
+    rate_left: dict[str, int] = {}
     for state in order:
         if len(picked) >= n:
             break
@@ -289,10 +306,14 @@ def _pick(tx: Tx, n: int, s: _Settings) -> list[tuple[int, str | None]]:
             if len(picked) >= n:
                 break
             if s.grouped and group is not None:
-                left = room[group] if group in room else _group_room(tx, group, s)
+                left = room[group] if group in room else _group_room(tx, group, s, rate_left)
                 room[group] = left - 1
                 if left <= 0:
+                    if rate_left.get(group, 1) <= 0:
+                        held.add(group)
                     continue
+                if group in rate_left:
+                    rate_left[group] -= 1
             picked.append((int(pk), group))
             got += 1
         tx.move(state, "active", got)
@@ -309,12 +330,14 @@ def _count_starts(tx: Tx, picked: list[tuple[int, str | None]], s: _Settings) ->
         tx.conn.executemany("INSERT INTO starts (queue, grp, at) VALUES (?, ?, ?)", rows)
 
 
-def _take(tx: Tx, token: str, n: int, lock_until: int, s: _Settings) -> list[tuple[Any, ...]]:
+def _take(
+    tx: Tx, token: str, n: int, lock_until: int, s: _Settings, held: set[str]
+) -> list[tuple[Any, ...]]:
     """Take up to ``n`` ready jobs; rows of ``(id, *FETCH_FIELDS)`` in take order."""
     n = _queue_room(tx, n, s)
     if n <= 0:
         return []
-    chosen = _pick(tx, n, s)
+    chosen = _pick(tx, n, s, held)
     picked = [pk for pk, _ in chosen]
     if not picked:
         return []
@@ -326,11 +349,14 @@ def _take(tx: Tx, token: str, n: int, lock_until: int, s: _Settings) -> list[tup
     )
     rows = {
         row[0]: row[1:]
-        for row in conn.execute(f"SELECT pk, id, {_COLS} FROM jobs WHERE {where}", picked)
+        for row in conn.execute(
+            f"SELECT pk, id, {_COLS}, coalesce(ready, ts) FROM jobs WHERE {where}", picked
+        )
     }
-    out = [rows[pk] for pk in picked]
-    for row in out:
-        tx.emit("active", row[0])
+    out = [rows[pk][:-1] for pk in picked]
+    for pk in picked:
+        row = rows[pk]
+        tx.emit("active", row[0], wait_ms=max(tx.now - row[-1], 0))
     _count_starts(tx, chosen, s)
     return out
 
@@ -343,7 +369,8 @@ def fetch(
     s = _settings(tx)
     if s is None or s.paused:
         return [], refused
-    taken = _take(tx, token, take, lock_until, s) if take > 0 else []
+    held: set[str] = set()
+    taken = _take(tx, token, take, lock_until, s, held) if take > 0 else []
     # Another worker may take what is left: this take got all it asked for, or (with
     # concurrency limits) it only finished jobs, which frees places.
     limited = s.concurrency is not None or s.group_concurrency is not None
@@ -355,6 +382,10 @@ def fetch(
         used, frees = _window(tx, "", s.rate_per or 1000)
         if used >= s.rate_max and frees is not None:
             tx.due_at(frees)
+            if len(taken) < take:
+                tx.emit("ratelimited", "", scope="queue")
+    if held and len(taken) < take:
+        tx.emit("ratelimited", "", scope="group", groups=len(held))
     return taken, refused
 
 

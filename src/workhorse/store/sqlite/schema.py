@@ -32,6 +32,12 @@ Schema (every table is keyed by queue name; one file holds any number of queues)
                     oldest go once it is TRIM_SLACK over, like Redis ``MAXLEN ~``)
     listeners       sleeping workers and event readers of this file: the address of
                     the datagram socket a writer pokes after a commit (see wake.py)
+    workers         the worker registry: one row per live worker (WorkerInfo of
+                    store/base.py; ``queues`` a JSON list), ``expires_at`` = when its
+                    heartbeat lapses (ms); expired rows are pruned by readers
+
+``jobs.ready`` is when a job last became ready (ms): the start of the wait that its
+``active`` event reports.
 
 Migrations: ``MIGRATIONS[n]`` takes a database from version n to n + 1.  A file is
 migrated on open, inside one write transaction, so concurrent openers agree.
@@ -44,7 +50,7 @@ from pathlib import Path
 
 from workhorse.errors import StoreUnavailable
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 META_TABLE = "workhorse_meta"
 
 _V1 = """
@@ -172,8 +178,25 @@ CREATE TABLE schedules (
 CREATE INDEX schedules_by_next ON schedules (next_at);
 """
 
+# Version 3: the worker registry (``workers``) and when each job became ready
+# (``jobs.ready``, for wait times and the oldest waiting job).
+_V3 = """
+ALTER TABLE jobs ADD COLUMN ready INTEGER;
+CREATE TABLE workers (
+    id TEXT PRIMARY KEY,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    queues TEXT NOT NULL,
+    concurrency INTEGER NOT NULL,
+    active INTEGER NOT NULL,
+    started_at INTEGER NOT NULL,
+    heartbeat_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+"""
+
 #: Scripts that take the schema from version ``n`` (the key) to ``n + 1``.
-MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2}
+MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2, 2: _V3}
 
 
 class NotAWorkhorseDatabase(StoreUnavailable):

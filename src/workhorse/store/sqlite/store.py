@@ -26,9 +26,10 @@ from workhorse.store.base import (
     Store,
     StoredSchedule,
     Waiter,
+    WorkerInfo,
     check_queue_name,
 )
-from workhorse.store.sqlite import ops_admin, ops_flow, ops_schedule, ops_worker
+from workhorse.store.sqlite import ops_admin, ops_flow, ops_registry, ops_schedule, ops_worker
 from workhorse.store.sqlite.db import Database
 from workhorse.store.sqlite.sleepers import SqliteEventReader, SqliteWaiter
 from workhorse.store.sqlite.tx import Tx
@@ -385,6 +386,22 @@ class SqliteStore(Store):
 
     async def purge_dead(self, queue: str) -> int:
         return await self._write(queue, ops_admin.purge_dead)
+
+    # ---- worker registry and observability --------------------------------------
+    async def register_worker(self, info: WorkerInfo, ttl_ms: int) -> None:
+        await self._global(ops_registry.register, info, ttl_ms)
+
+    async def unregister_worker(self, worker_id: str) -> None:
+        await self._global(ops_registry.unregister, worker_id)
+
+    async def workers(self) -> list[WorkerInfo]:
+        live, expired = await self._global(ops_registry.listed, write=False)
+        if expired:
+            await self._global(ops_registry.prune)
+        return live
+
+    async def oldest_ready_at(self, queue: str) -> int | None:
+        return await self._read(queue, ops_registry.oldest_ready_at)
 
     # ---- events -----------------------------------------------------------------
     async def read_events(self, queue: str, after: str, count: int = 500) -> list[Event]:

@@ -313,9 +313,11 @@ def mark_failed(
     stack: str,
     attempt: int,
     made: int | None = None,
+    ran_ms: int | None = None,
 ) -> None:
     """Mark a job ``(pk, id)`` in state ``frm`` failed for good; the caller then trims
-    the set with :func:`retain`.  ``made`` updates the attempts made."""
+    the set with :func:`retain`.  ``made`` updates the attempts made; ``ran_ms`` is
+    how long the attempt ran in a worker (None: it did not run there)."""
     pk, job_id = job
     tx.move(frm, "failed")
     tx.conn.execute(
@@ -324,7 +326,10 @@ def mark_failed(
         (tx.now, reason, stack, tx.now, made, pk),
     )
     record_attempt(tx, job_id, attempt, reason, stack)
-    tx.emit("failed", job_id, error=reason, attempt=attempt)
+    if ran_ms is None:
+        tx.emit("failed", job_id, error=reason, attempt=attempt)
+    else:
+        tx.emit("failed", job_id, error=reason, attempt=attempt, duration_ms=ran_ms)
     _dead_letter(tx, pk, job_id, reason)
     notify_parents(tx, {pk: reason}, "f")
 
@@ -411,9 +416,13 @@ def fail_now(
 
 def make_ready(tx: Tx, frm: str, pk: int, prio: int, clear: str = "") -> str:
     """Move a job from state ``frm`` among the ready ones; ``clear`` lists extra ``col =
-    NULL`` settings."""
+    NULL`` settings.  Its wait starts now, or at its due time if it was delayed."""
     state, rank = tx.ready_slot(prio)
     tx.move(frm, state)
     extra = f", {clear}" if clear else ""
-    tx.conn.execute(f"UPDATE jobs SET state = ?, rank = ?{extra} WHERE pk = ?", (state, rank, pk))
+    tx.conn.execute(
+        f"UPDATE jobs SET state = ?1, rank = ?2, ready = min(coalesce(due, ?3), ?3){extra} "
+        "WHERE pk = ?4",
+        (state, rank, tx.now, pk),
+    )
     return state

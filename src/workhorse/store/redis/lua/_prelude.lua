@@ -23,14 +23,16 @@ local function wake() rcall('ZADD', K_MARKER, 0, '0') end
 local function wake_at(ts) rcall('ZADD', K_MARKER, 'LT', ts, 'd') end
 
 -- Put a job among the ready ones: prioritized (FIFO within a priority) or waiting.
-local function make_ready(id, jk, prio)
+-- ``ready_at`` (default now) is when it became ready: its wait starts there.
+local function make_ready(id, jk, prio, ready_at)
+  ready_at = ready_at or NOW
   if prio > 0 then
     local seq = rcall('HINCRBY', K_META, 'pseq', 1)
     rcall('ZADD', K_PRIO, prio * 4294967296 + seq % 4294967296, id)
-    rcall('HSET', jk, 'state', 'prioritized')
+    rcall('HSET', jk, 'state', 'prioritized', 'rdy', ready_at)
   else
     rcall('LPUSH', K_WAIT, id)
-    rcall('HSET', jk, 'state', 'waiting')
+    rcall('HSET', jk, 'state', 'waiting', 'rdy', ready_at)
   end
 end
 
@@ -176,10 +178,15 @@ local function dead_letter(id, jk, reason)
 end
 
 -- Mark a job failed for good; the caller records it with retain()/retain_all().
-local function mark_failed(id, jk, reason, stack, attempt)
+-- ``ran_ms``: how long the attempt ran in a worker (nil: it did not run there).
+local function mark_failed(id, jk, reason, stack, attempt, ran_ms)
   rcall('HSET', jk, 'state', 'failed', 'error', reason, 'stack', stack, 'finished', NOW)
   record_attempt(id, attempt, reason, stack)
-  emit('failed', id, 'error', reason, 'attempt', attempt)
+  if ran_ms then
+    emit('failed', id, 'error', reason, 'attempt', attempt, 'duration_ms', ran_ms)
+  else
+    emit('failed', id, 'error', reason, 'attempt', attempt)
+  end
   if rcall('HGET', jk, 'cancel') ~= '1' then dead_letter(id, jk, reason) end
   notify_parent(id, jk, 'f', reason)
 end

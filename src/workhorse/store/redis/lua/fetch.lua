@@ -2,34 +2,39 @@
 -- ARGV[3] token, ARGV[4] lock expiry (ms), ARGV[5] how many to take, ARGV[6] n outcomes,
 -- then 5 values per outcome: id, kind (c|r|f), value (result JSON or error), stack, delay_ms.
 -- Returns {{ {id, {fields}}, ... }, {refused ids}, notices waiting in the outbox}.
+-- Events carry the numbers metrics need: ``active`` the job's wait (``wait_ms``, since
+-- it became ready), ``completed`` / ``retrying`` / ``failed`` how long the attempt ran
+-- (``duration_ms``, since the take); a take held back by a full rate window emits
+-- ``ratelimited`` (``scope`` queue or group).
 local token = ARGV[3]
 local lock_until = tonumber(ARGV[4])
 local take_n = tonumber(ARGV[5])
 local FIELDS = {'name', 'data', 'opts', 'ts', 'prio', 'made', 'stalls', 'progress', 'owner',
-  'tags', 'meta', 'grp'}
+  'tags', 'meta', 'grp', 'rdy'}
 
 local completed, failed = {}, {}
 local left_active = false
 
 local function finish(id, kind, value, stack, delay)
   local jk = jkey(id)
-  local f = rcall('HMGET', jk, 'token', 'made', 'kc', 'kf', 'gc', 'pq')
+  local f = rcall('HMGET', jk, 'token', 'made', 'kc', 'kf', 'gc', 'pq', 'started')
   if f[1] ~= token or rcall('ZREM', K_ACTIVE, id) == 0 then
     return false
   end
   left_active = true
   group_left(jk, f[5])
   local made = (tonumber(f[2]) or 0) + 1
+  local ran = NOW - (tonumber(f[7]) or NOW)
   if kind == 'c' then
     rcall('HSET', jk, 'state', 'completed', 'result', value, 'finished', NOW, 'made', made)
-    emit('completed', id, 'result', value)
+    emit('completed', id, 'result', value, 'duration_ms', ran)
     if f[6] then notify_parent(id, jk, 'c', value) end
     completed[#completed + 1] = {id, f[3]}
     return true
   end
   rcall('HSET', jk, 'made', made)
   if kind == 'f' then
-    mark_failed(id, jk, value, stack, made)
+    mark_failed(id, jk, value, stack, made, ran)
     failed[#failed + 1] = {id, f[4]}
   else
     record_attempt(id, made, value, stack)
@@ -42,20 +47,20 @@ local function finish(id, kind, value, stack, delay)
       make_ready(id, jk, job_prio(jk))
       wake()
     end
-    emit('retrying', id, 'error', value, 'attempt', made, 'delay', delay)
+    emit('retrying', id, 'error', value, 'attempt', made, 'delay', delay, 'duration_ms', ran)
   end
   return true
 end
 
 local function promote_due()
-  local due = rcall('ZRANGEBYSCORE', K_DELAYED, '-inf', NOW, 'LIMIT', 0, 1000)
+  local due = rcall('ZRANGEBYSCORE', K_DELAYED, '-inf', NOW, 'WITHSCORES', 'LIMIT', 0, 1000)
   if #due == 0 then return end
-  for i = 1, #due do
+  for i = 1, #due, 2 do
     local id = due[i]
     local jk = jkey(id)
     rcall('ZREM', K_DELAYED, id)
     rcall('HDEL', jk, 'due')
-    make_ready(id, jk, job_prio(jk))
+    make_ready(id, jk, job_prio(jk), tonumber(due[i + 1]))
     emit('waiting', id)
   end
   wake()
@@ -89,6 +94,11 @@ local function queue_room(n)
   return n
 end
 
+-- Per group seen in this take: starts left in its rate window; the groups whose full
+-- rate window held back one of their jobs, and how many such groups.
+local rate_left, held = {}, {}
+local groups_held = 0
+
 -- How many more jobs of group g may start now (memoised in room for this take).  A
 -- group held back by its rate window asks blocked workers to look again when it frees.
 local function group_room(g, room)
@@ -101,6 +111,7 @@ local function group_room(g, room)
     rcall('ZREMRANGEBYSCORE', gk, '-inf', NOW - GPER)
     local used = rcall('ZCARD', gk)
     if used >= GMAX then wake_at(frees_at(gk, GPER)) end
+    rate_left[g] = GMAX - used
     left = math.min(left, GMAX - used)
   end
   room[g] = left
@@ -120,7 +131,13 @@ local function pick_grouped(n, fifo_first)
       if g then
         local left = group_room(g, room)
         ok = left > 0
-        if ok then room[g] = left - 1 end
+        if ok then
+          room[g] = left - 1
+          if rate_left[g] then rate_left[g] = rate_left[g] - 1 end
+        elseif rate_left[g] and rate_left[g] <= 0 and not held[g] then
+          held[g] = true
+          groups_held = groups_held + 1
+        end
       end
       if ok then
         ids[#ids + 1] = id
@@ -204,8 +221,10 @@ local function take(n)
     local id = ids[j]
     local jk = jkey(id)
     rcall('HSET', jk, 'state', 'active', 'token', token, 'started', NOW)
-    emit('active', id)
-    out[j] = {id, rcall('HMGET', jk, unpack(FIELDS))}
+    local values = rcall('HMGET', jk, unpack(FIELDS))
+    local ready_at = tonumber(table.remove(values)) or tonumber(values[4]) or NOW
+    emit('active', id, 'wait_ms', math.max(NOW - ready_at, 0))
+    out[j] = {id, values}
   end
   count_starts(ids, groups)
   return out
@@ -231,6 +250,10 @@ if META[1] ~= '1' then
   -- A full rate window: blocked workers look again when it frees.
   if RMAX and take_n > 0 and rcall('ZCARD', K_RATE) >= RMAX and has_ready() then
     wake_at(frees_at(K_RATE, RPER))
+    if #taken < take_n then emit('ratelimited', '', 'scope', 'queue') end
+  end
+  if groups_held > 0 and #taken < take_n then
+    emit('ratelimited', '', 'scope', 'group', 'groups', groups_held)
   end
 end
 return {taken, refused, rcall('LLEN', K_OUTBOX)}

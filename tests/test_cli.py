@@ -113,3 +113,39 @@ async def test_scheduler_command_enqueues_ticks_and_stops_on_sigterm(tmp_path: P
             if pipe:
                 pipe.close()
         await store.close()
+
+
+def test_dashboard_user_prints_an_entry_the_dashboard_accepts() -> None:
+    from workhorse.dashboard.users import DashboardUser, check_login
+
+    made = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "workhorse.cli",
+            "dashboard-user",
+            "ops",
+            "--role=admin",
+            "--password-stdin",
+        ],
+        input="correct horse\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert made.returncode == 0, made.stderr
+    assert "WORKHORSE_DASHBOARD_USERS" in made.stderr
+    entry = DashboardUser.model_validate_json(made.stdout)
+    assert (entry.user, entry.role) == ("ops", "admin")
+    assert check_login([entry], "ops", "correct horse") == entry
+    assert check_login([entry], "ops", "wrong horse") is None
+
+    short = subprocess.run(
+        [sys.executable, "-m", "workhorse.cli", "dashboard-user", "ops", "--password-stdin"],
+        input="short\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert short.returncode == 1
+    assert "at least 8 characters" in short.stderr

@@ -79,12 +79,17 @@ class Workhorse:
         options = WorkerOptions(**worker_options)
 
         def register(handler: Handler) -> Handler:
-            if queue in self.processors:
-                raise ValueError(f"queue {queue!r} already has a processor")
-            self.processors[queue] = Processor(queue, handler, options)
+            self.add_processor(queue, handler, options)
             return handler
 
         return register
+
+    def add_processor(self, queue: str, handler: Handler, options: WorkerOptions) -> None:
+        """Register ``handler`` for ``queue`` with ready-made worker options (what the
+        :meth:`processor` decorator does)."""
+        if queue in self.processors:
+            raise ValueError(f"queue {queue!r} already has a processor")
+        self.processors[queue] = Processor(queue, handler, options)
 
     def workers(
         self,

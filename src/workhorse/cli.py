@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
-import logging
 import os
 import signal
 import socket
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from workhorse.application import Workhorse
 from workhorse.errors import InvalidTransition, StoreUnavailable
 from workhorse.job import JobState
+from workhorse.observability.logs import configure_logging
 from workhorse.queue import Queue
 from workhorse.store import DEFAULT_DB_PATH, connect, url_from_env
 from workhorse.store.base import Store
@@ -25,7 +25,9 @@ if TYPE_CHECKING:
 
 
 def load_app(target: str) -> Workhorse:
-    """Import ``package.module:attribute`` and return the Workhorse object there."""
+    """Import ``package.module:attribute`` and return the Workhorse object there, or
+    the one a function of no arguments there returns (so building it -- reading
+    settings, opening connections -- happens only in the worker, not on import)."""
     module_name, _, attr = target.partition(":")
     if not module_name or not attr:
         raise SystemExit(
@@ -38,6 +40,8 @@ def load_app(target: str) -> Workhorse:
     except ImportError as exc:
         raise SystemExit(f"error: cannot import {module_name!r}: {exc}") from exc
     app = getattr(module, attr, None)
+    if callable(app) and not isinstance(app, Workhorse | type):
+        app = app()
     if not isinstance(app, Workhorse):
         raise SystemExit(
             f"error: {target!r} is not a Workhorse object (found {type(app).__name__})"
@@ -93,6 +97,13 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings(**overrides)
 
 
+def _reference_app(settings: Settings, mail: Any = None) -> Any:
+    """The reference application (``workhorse_reference``) for ``settings``."""
+    from workhorse_reference.app import from_env
+
+    return from_env(settings, dict(os.environ), mail)
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     from workhorse.api import create_app
 
@@ -100,36 +111,56 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     url = settings.url()
     _ping(url)  # a store that is down is one clear line, before the server starts
     settings.secret()  # created now, so `workhorse token` here signs with the same key
+    reference = _reference_app(settings)
 
     def ready(base: str) -> None:
         print(f"Workhorse API at {base} (docs: {base}/docs) on {url}", flush=True)
 
-    _run_server(
-        args.host, args.port, lambda on_ready: create_app(settings, on_ready=on_ready), ready
-    )
+    def build(on_ready: Callable[[], None]) -> Any:
+        return create_app(
+            settings,
+            extensions=reference.extensions(),
+            audit=reference.audit,
+            on_ready=on_ready,
+        )
+
+    _run_server(args.host, args.port, build, ready)
     return 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     _require_api()
     from workhorse.api import create_app, mint_token
-    from workhorse.app.demo import DEMO_USERS, PreviewExportProcessor, banner, demo_settings
+    from workhorse.app.demo import DEMO_USERS, banner, demo_settings
+    from workhorse_reference.demo import DemoData, InProcessScheduler, MailSink
+    from workhorse_reference.web.page import DemoPage
 
     settings = demo_settings(args.data_dir)
     secret = settings.secret()
     tokens = {user: mint_token(secret, user, admin=admin) for user, admin in DEMO_USERS}
-
-    from workhorse_reference.web.page import DemoPage
+    # The demo's e-mails go to files, unless an SMTP server is configured.
+    sink = None if os.environ.get("WORKHORSE_SMTP_HOST") else MailSink(settings.data_dir / "mail")
+    reference = _reference_app(settings, sink.settings() if sink else None)
 
     def build(on_ready: Callable[[], None]) -> Any:
         return create_app(
             settings,
-            processors=[PreviewExportProcessor],
-            extensions=[DemoPage()],
+            processors=reference.processors(),
+            extensions=[
+                *reference.extensions(),
+                DemoData(reference.db),
+                *([sink] if sink else []),
+                InProcessScheduler(),
+                DemoPage(),
+            ],
+            audit=reference.audit,
             on_ready=on_ready,
         )
 
-    _run_server(args.host, args.port, build, lambda base: print(banner(base, tokens), flush=True))
+    mail_dir = str(sink.folder) if sink else None
+    _run_server(
+        args.host, args.port, build, lambda base: print(banner(base, tokens, mail_dir), flush=True)
+    )
     return 0
 
 
@@ -180,7 +211,8 @@ def _run_server(
     base = f"http://{host}:{sock.getsockname()[1]}"
     app = build(lambda: ready(base))
     with sock:
-        uvicorn.run(app, fd=sock.fileno(), log_level="warning")
+        # Live streams (dashboard, SSE) must not hold a shutdown for long.
+        uvicorn.run(app, fd=sock.fileno(), log_level="warning", timeout_graceful_shutdown=5)
 
 
 def _cmd_token(args: argparse.Namespace) -> int:
@@ -193,6 +225,29 @@ def _cmd_token(args: argparse.Namespace) -> int:
         _print_json({"user": args.user, "admin": args.admin, "token": token})
     else:
         print(token)
+    return 0
+
+
+def _cmd_dashboard_user(args: argparse.Namespace) -> int:
+    _require_api()
+    from workhorse.dashboard.users import user_entry
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        import getpass
+
+        password = getpass.getpass(f"password for {args.user}: ")
+        if getpass.getpass("again: ") != password:
+            raise SystemExit("error: the two passwords differ; run the command again")
+    if len(password) < 8:
+        raise SystemExit("error: the password must have at least 8 characters")
+    print(user_entry(args.user, password, args.role))
+    print(
+        "put this object in the JSON list WORKHORSE_DASHBOARD_USERS, e.g. "
+        "WORKHORSE_DASHBOARD_USERS='[{...}]', and restart `workhorse serve`",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -416,6 +471,16 @@ def _add_web_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     t.add_argument("--json", action="store_true")
     t.set_defaults(func=_cmd_token)
 
+    u = sub.add_parser(
+        "dashboard-user", help="hash a dashboard login for WORKHORSE_DASHBOARD_USERS"
+    )
+    u.add_argument("user")
+    u.add_argument("--role", choices=["admin", "viewer"], default="viewer")
+    u.add_argument(
+        "--password-stdin", action="store_true", help="read the password from stdin (scripts)"
+    )
+    u.set_defaults(func=_cmd_dashboard_user)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="workhorse", description="Heavy background jobs.")
@@ -448,11 +513,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    level = "DEBUG" if args.verbose else os.environ.get("WORKHORSE_LOG_LEVEL", "INFO")
     try:
+        # JSON lines when stderr is not a terminal (WORKHORSE_LOG_FORMAT=auto|json|text).
+        configure_logging(level.upper(), os.environ.get("WORKHORSE_LOG_FORMAT", "auto"))
         return int(args.func(args))
     except (StoreUnavailable, LookupError, ValueError, InvalidTransition) as exc:
         print(f"error: {exc}", file=sys.stderr)

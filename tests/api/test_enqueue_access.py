@@ -30,6 +30,7 @@ REGISTRY = QueueRegistry(
         "sync": QueueConfig(payloads={"sync": ForUser}),
         "generate": QueueConfig(payloads={"generate": ForUserOrAll}),
         "maintenance": QueueConfig(admin_only=True),
+        "mail": QueueConfig(admin_jobs=frozenset({"sweep"})),
     }
 )
 
@@ -85,3 +86,13 @@ async def test_maintenance_queues_are_for_admins(api: Api) -> None:
     assert await api.service.find_jobs(None, limit=10, queues=["maintenance"]) == []
     allowed = await _post(api, "admin", "maintenance", "cleanup", {})
     assert allowed.status_code == 202
+
+
+async def test_some_job_names_are_for_admins(api: Api) -> None:
+    refused = await _post(api, "bob", "mail", "sweep", {})
+    assert refused.status_code == 403
+    assert "'sweep' jobs" in refused.json()["detail"]
+    assert (await _post(api, "bob", "mail", "send", {})).status_code == 202
+    assert (await _post(api, "admin", "mail", "sweep", {})).status_code == 202
+    names = sorted(j.name for j in await api.service.find_jobs(None, limit=10, queues=["mail"]))
+    assert names == ["send", "sweep"]

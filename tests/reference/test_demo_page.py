@@ -1,25 +1,26 @@
 """The demo page at ``/`` in a real browser (Debian's Chromium, headless): start an
-export as a demo user, watch the progress bar fill live, see the job complete."""
+export as a demo user, watch it complete live, and the real file downloads."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 
 import httpx
 import pytest
 from playwright.async_api import Browser, async_playwright
 
-from tests.api.conftest import Api, serve
-from workhorse.app.demo import PreviewExportProcessor
+from tests.api.conftest import SECRET, Api, serve
 from workhorse.store.base import Store
+from workhorse_reference.domain.db import Database
+from workhorse_reference.exports import ArtifactStore, ExportProcessor, ExportsExtension
+from workhorse_reference.seed import seed_demo
 from workhorse_reference.web.page import DemoPage
 
 CHROMIUM = "/usr/bin/chromium"
-
-
-class QuickPreview(PreviewExportProcessor):
-    step_seconds = 0.3
 
 
 @pytest.fixture
@@ -44,8 +45,15 @@ def store_kind(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 async def demo(store: Store, tmp_path: Path) -> AsyncIterator[Api]:
-    async for api in serve(store, tmp_path, [QuickPreview], extensions=[DemoPage()]):
+    db = Database(f"sqlite:///{tmp_path / 'reference.db'}")
+    await db.create()
+    await seed_demo(db)
+    artifacts = ArtifactStore(tmp_path / "exports", SECRET)
+    exports = partial(ExportProcessor, db=db, artifacts=artifacts)
+    extensions = [ExportsExtension(artifacts), DemoPage()]
+    async for api in serve(store, tmp_path, [exports], extensions=extensions):
         yield api
+    await db.close()
 
 
 async def test_demo_token_is_only_for_demo_users(demo: Api) -> None:
@@ -64,9 +72,10 @@ async def test_an_export_runs_live_in_the_page(demo: Api, browser: Browser) -> N
     await page.select_option("#user", "bob")
     await page.select_option("#entity", "contacts")
     await page.select_option("#format", "json")
-    await page.click("#start")
+    async with page.expect_download(timeout=20_000) as downloading:
+        await page.click("#start")
+    download = await downloading.value
     row = page.locator(".job").first
-    await row.locator(".badge.active").wait_for(timeout=15_000)
     await row.locator(".badge.completed").wait_for(timeout=15_000)
     assert await row.locator(".what").inner_text() == "bob: contacts as json"
     assert await row.locator("progress").get_attribute("value") == "100"
@@ -75,3 +84,10 @@ async def test_an_export_runs_live_in_the_page(demo: Api, browser: Browser) -> N
     job = await demo.service.get_job("exports", job_id)
     assert job.owner == "bob"
     assert job.data == {"entity": "contacts", "format": "json", "userId": "bob"}
+    # The file the browser saved is bob's contacts, as the job says.
+    assert download.suggested_filename == job.returnvalue["data"]["filename"]
+    saved = await download.path()
+    contacts = json.loads(await asyncio.to_thread(saved.read_text, "utf-8"))
+    assert len(contacts) == job.returnvalue["data"]["rows"] > 0
+    link = row.locator("a.download")
+    assert await link.inner_text() == f"Download {download.suggested_filename}"

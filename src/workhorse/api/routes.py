@@ -62,8 +62,9 @@ def _own_data(service: QueueService, user: Principal, queue: str, name: str, dat
     one, absent, means "all users")."""
     service.queue(queue)  # 404 for an unknown queue before anything else
     config = service.registry[queue]
-    if config.admin_only and not user.admin:
-        raise HTTPException(403, f"queue {queue!r}: only admins may add jobs")
+    if not user.admin and (config.admin_only or name in config.admin_jobs):
+        what = f"{name!r} jobs" if name in config.admin_jobs else "jobs"
+        raise HTTPException(403, f"queue {queue!r}: only admins may add {what}")
     if not isinstance(data, dict):
         return data
     model = config.payload_model(name)

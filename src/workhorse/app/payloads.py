@@ -56,3 +56,32 @@ class AuditCleanupPayload(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     days_to_keep: int = Field(default=30, alias="daysToKeep", ge=1, le=36_500, strict=True)
+
+
+class ScheduledEmailPayload(BaseModel):
+    """``scheduled-emails`` queue, job ``send``: the e-mail ``emailId`` of user
+    ``userId`` (its job id is the e-mail id)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    email_id: str = Field(alias="emailId", min_length=1, max_length=64)
+    user_id: str = Field(alias="userId", min_length=1, max_length=64)
+
+
+class EnqueueDuePayload(BaseModel):
+    """``scheduled-emails`` queue, job ``enqueue-due``: queue a send job for at most
+    ``limit`` due e-mails (the oldest first).  The scheduler runs it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    limit: int = Field(default=500, ge=1, le=10_000)
+
+
+class WorkflowTaskPayload(BaseModel):
+    """``workflow-tasks`` queue, job ``run``: the task ``taskId`` of user ``userId``
+    (its job id is the task id)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    task_id: str = Field(alias="taskId", min_length=1, max_length=64)
+    user_id: str = Field(alias="userId", min_length=1, max_length=64)

@@ -9,8 +9,11 @@ from typing import Any
 from workhorse.app.payloads import (
     AuditCleanupPayload,
     CalendarSyncPayload,
+    EnqueueDuePayload,
     ExportPayload,
     RecurringSessionsPayload,
+    ScheduledEmailPayload,
+    WorkflowTaskPayload,
 )
 from workhorse.app.registry import QueueConfig, QueueRegistry
 from workhorse.options import Backoff, Retention
@@ -20,7 +23,10 @@ EXPORT_JOB = "export"
 CALENDAR_SYNC = "google-calendar-sync"
 CALENDAR_SYNC_JOB = "sync"
 SCHEDULED_EMAILS = "scheduled-emails"
+SEND_EMAIL_JOB = "send"
+ENQUEUE_DUE_EMAILS_JOB = "enqueue-due"
 WORKFLOW_TASKS = "workflow-tasks"
+RUN_TASK_JOB = "run"
 RECURRING_SESSIONS = "recurring-sessions"
 RECURRING_SESSIONS_JOB = "generate"
 AUDIT_CLEANUP = "audit-cleanup"
@@ -57,8 +63,24 @@ def default_registry() -> QueueRegistry:
                 timeout=600,
                 payloads={CALENDAR_SYNC_JOB: CalendarSyncPayload},
             ),
-            SCHEDULED_EMAILS: _seeded(attempts=3, backoff=exp, timeout=60, concurrency=5),
-            WORKFLOW_TASKS: _seeded(attempts=3, backoff=exp, timeout=120, concurrency=5),
+            SCHEDULED_EMAILS: _seeded(
+                attempts=3,
+                backoff=exp,
+                timeout=60,
+                concurrency=5,
+                payloads={
+                    SEND_EMAIL_JOB: ScheduledEmailPayload,
+                    ENQUEUE_DUE_EMAILS_JOB: EnqueueDuePayload,
+                },
+                admin_jobs=frozenset({ENQUEUE_DUE_EMAILS_JOB}),
+            ),
+            WORKFLOW_TASKS: _seeded(
+                attempts=3,
+                backoff=exp,
+                timeout=120,
+                concurrency=5,
+                payloads={RUN_TASK_JOB: WorkflowTaskPayload},
+            ),
             RECURRING_SESSIONS: _seeded(
                 attempts=2,
                 backoff=exp,

@@ -56,8 +56,10 @@ class QueueConfig:
     rate_limit: RateLimitConfig | None = None
     # Worker process pool size; needs a top-level handler function (see Worker).
     processes: int | None = None
-    # Only admins may add jobs through the API (maintenance queues).
+    # Only admins may add jobs through the API: all of this queue's
+    # (maintenance queues), or those of these job names.
     admin_only: bool = False
+    admin_jobs: frozenset[str] = frozenset()
     payloads: Mapping[str, PayloadModel] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

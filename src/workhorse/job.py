@@ -44,6 +44,11 @@ def _int(raw: Any) -> int | None:
     return int(raw)
 
 
+def _parent_ref(f: Mapping[str, Any]) -> str | None:
+    queue, job_id = _str(f.get("pq")), _str(f.get("pid"))
+    return f"{queue}:{job_id}" if queue and job_id else None
+
+
 def _str(raw: Any) -> str | None:
     if raw is None or raw == b"" or raw == "":
         return None
@@ -78,6 +83,8 @@ class Job:
     group: str | None = None
     #: When the job joined its queue's dead-letter set (None: it is not a dead letter).
     dead_lettered_at: int | None = None
+    #: The flow parent waiting for this job, as ``"queue:id"`` (None: not a child).
+    parent: str | None = None
     queue: Queue | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -116,6 +123,7 @@ class Job:
             owner=_str(f.get("owner")),
             dead_lettered_at=_int(f.get("dead")),
             group=_str(f.get("grp")),
+            parent=_parent_ref(f),
         )
 
     @classmethod

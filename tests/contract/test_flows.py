@@ -270,3 +270,30 @@ async def test_notice_left_by_a_crash_is_delivered_once_by_the_stalled_check(
     assert parent is not None and parent.state is JobState.WAITING
     assert await parent.children_values() == {f"exports:{child_id}": 10}
     assert (await reports.counts())[JobState.WAITING] == 1
+
+
+async def test_a_child_names_its_parent_and_the_parent_lists_what_it_waits_for(
+    store: Store,
+) -> None:
+    tree = await add_flow(
+        store,
+        FlowJob(
+            "reports",
+            "merge",
+            None,
+            children=[FlowJob("exports", "part", 1), FlowJob("mail", "part", 2)],
+        ),
+    )
+    parent = tree.job
+    first, second = (c.job for c in tree.children)
+    refs = sorted([f"exports:{first.id}", f"mail:{second.id}"])
+    assert await store.pending_children("reports", parent.id) == refs
+    child = await Queue("exports", store).get_job(first.id)
+    assert child is not None and child.parent == f"reports:{parent.id}"
+    top = await Queue("reports", store).get_job(parent.id)
+    assert top is not None and top.parent is None
+
+    await run(store, "exports")
+    assert await store.pending_children("reports", parent.id) == [f"mail:{second.id}"]
+    await run(store, "mail", "reports")
+    assert await store.pending_children("reports", parent.id) == []

@@ -213,7 +213,7 @@ async def test_job_page_of_a_missing_job_is_a_404(dash: Dash, ops: Browser) -> N
     assert r.status_code == 404 and "unknown queue" in r.text
 
 
-async def test_flow_parent_lists_its_finished_children(dash: Dash, ops: Browser) -> None:
+async def test_flow_pages_link_parent_and_children(dash: Dash, ops: Browser) -> None:
     store = dash.api.service.store
     tree = await add_flow(
         store,
@@ -221,22 +221,33 @@ async def test_flow_parent_lists_its_finished_children(dash: Dash, ops: Browser)
             "workflow-tasks",
             "report",
             {},
-            children=[FlowJob("exports", "export", export_data()), FlowJob("exports", "x", {})],
+            children=[
+                FlowJob("exports", "export", export_data()),
+                FlowJob("exports", "x", {}),
+                FlowJob("scheduled-emails", "later", {}),
+            ],
         ),
     )
     exports = Queue("exports", store)
-    first = tree.children[0].job
+    first, second, third = (c.job for c in tree.children)
+    parent_url = f"{BASE}/job/workflow-tasks/{tree.job.id}"
+    page = (await ops.http.get(parent_url)).text
+    assert page.count('class="badge pending"') == 3  # nothing has run yet
 
     async def only_first(job: Job) -> str:
         return "part-1"
 
     # Run just the first child: remove the second from waiting for the moment.
-    await exports.remove(tree.children[1].job.id)
+    await exports.remove(second.id)
     await run_all(exports, only_first)
-    page = (await ops.http.get(f"{BASE}/job/workflow-tasks/{tree.job.id}")).text
-    assert "Flow children" in page
-    assert f"exports:{first.id}" in page
-    assert f"exports:{tree.children[1].job.id}" in page  # removed: counts as failed
+    page = (await ops.http.get(parent_url)).text
+    assert "Flow" in page
+    assert f"exports:{first.id}" in page and "part-1" in page
+    assert f"exports:{second.id}" in page  # removed: counts as failed
+    assert page.count('class="badge pending"') == 1
+    assert f"scheduled-emails:{third.id}" in page  # still awaited
+    child_page = (await ops.http.get(f"{BASE}/job/scheduled-emails/{third.id}")).text
+    assert f'href="{parent_url}" data-parent' in child_page
 
 
 async def test_dead_letter_page_filters_like_redrive_all(dash: Dash, ops: Browser) -> None:

@@ -45,7 +45,7 @@ class Child:
     ref: str
     queue: str
     id: str
-    outcome: str  # "completed" / "failed"
+    outcome: str  # "pending" / "completed" / "failed"
     detail: Any
 
 
@@ -135,8 +135,12 @@ def timeline_of(job: Job) -> list[Moment]:
 
 
 async def _children(queue: Queue, job_id: str) -> list[Child]:
+    """The flow children: the ones still awaited first, then the finished ones."""
     values, failures = await queue.store.children_results(queue.name, job_id)
     out = []
+    for ref in await queue.store.pending_children(queue.name, job_id):
+        q, _, cid = ref.partition(":")
+        out.append(Child(ref, q, cid, "pending", None))
     for ref, raw in sorted(values.items()):
         q, _, cid = ref.partition(":")
         out.append(Child(ref, q, cid, "completed", orjson.loads(raw)))

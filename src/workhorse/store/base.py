@@ -344,6 +344,10 @@ class Store(ABC):
         """Results of the job's finished children: ``({ref: result JSON}, {ref:
         failure reason})``."""
 
+    @abstractmethod
+    async def pending_children(self, queue: str, job_id: str) -> list[str]:
+        """Refs (``"queue:id"``) of the children the job still waits for, sorted."""
+
     # ---- schedules (store-wide, keyed by a stable key) ---------------------------
     @abstractmethod
     async def upsert_schedule(self, key: str, spec: bytes, next_at: int) -> bool:

@@ -133,6 +133,9 @@ class QueueKeys:
     def outbox(self) -> str:
         return self.base + "outbox"
 
+    def pending_children(self, job_id: str) -> str:
+        return f"{self.base}pend:{job_id}"
+
     def children_values(self, job_id: str) -> str:
         return f"{self.base}cv:{job_id}"
 

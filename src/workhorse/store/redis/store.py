@@ -212,6 +212,10 @@ class RedisStore(Store):
             out.append(bool(created))
         return out
 
+    async def pending_children(self, queue: str, job_id: str) -> list[str]:
+        refs = await self._guard(self.redis.smembers(self.keys(queue).pending_children(job_id)))
+        return sorted(_s(r) for r in refs)
+
     async def children_results(
         self, queue: str, job_id: str
     ) -> tuple[dict[str, bytes], dict[str, str]]:

@@ -32,6 +32,15 @@ def add_flow(tx: Tx, nodes: Sequence[FlowNode]) -> list[bool]:
     return out
 
 
+def pending_children(tx: Tx, job_id: str) -> list[str]:
+    rows = tx.conn.execute(
+        "SELECT ref FROM children WHERE queue = ? AND parent = ? AND state = 'pending' "
+        "ORDER BY ref",
+        (tx.queue, job_id),
+    )
+    return [str(ref) for (ref,) in rows]
+
+
 def children_results(tx: Tx, job_id: str) -> tuple[dict[str, bytes], dict[str, str]]:
     values: dict[str, bytes] = {}
     failures: dict[str, str] = {}

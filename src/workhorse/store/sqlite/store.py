@@ -333,6 +333,9 @@ class SqliteStore(Store):
     ) -> tuple[dict[str, bytes], dict[str, str]]:
         return await self._read(queue, ops_flow.children_results, job_id)
 
+    async def pending_children(self, queue: str, job_id: str) -> list[str]:
+        return await self._read(queue, ops_flow.pending_children, job_id)
+
     # ---- schedules ----------------------------------------------------------------
     async def _global(self, op: Callable[..., T], *args: Any, write: bool = True) -> T:
         """Run an operation that belongs to no queue (schedules)."""

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from playwright.async_api import Browser, async_playwright
 
 from workhorse import Queue, RedisStore
 from workhorse.store.base import Store
@@ -107,3 +108,23 @@ async def queue(store: Store) -> AsyncIterator[Queue]:
     q = Queue("q", store)
     yield q
     await q.close_events()
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture
+def chromium_path() -> str:
+    """Debian's Chromium (``./dev test`` installs it); never a downloaded browser."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (./dev test does)")
+    return CHROMIUM
+
+
+@pytest.fixture
+async def chromium(chromium_path: str) -> AsyncIterator[Browser]:
+    """A headless Chromium driven by Playwright."""
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=chromium_path, headless=True)
+        yield browser
+        await browser.close()

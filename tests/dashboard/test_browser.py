@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from tests.api.conftest import SECRET
 from tests.conftest import REDIS_URL, delete_prefix, require_redis
@@ -26,23 +26,7 @@ from workhorse.job import Job, JobState
 from workhorse.store.base import Store
 from workhorse.store.sqlite import SqliteStore
 
-CHROMIUM = "/usr/bin/chromium"
 WAIT_MS = 15_000  # how long an expectation may wait for the page (never asserted)
-
-
-@pytest.fixture
-def chromium_path() -> str:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    return CHROMIUM
-
-
-@pytest.fixture
-async def chromium(chromium_path: str) -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=chromium_path, headless=True)
-        yield browser
-        await browser.close()
 
 
 @pytest.fixture

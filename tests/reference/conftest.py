@@ -25,6 +25,15 @@ async def _pg_admin(sql: str) -> None:
         await conn.close()
 
 
+@pytest.fixture
+async def sqlite_db(tmp_path: Path) -> AsyncIterator[Database]:
+    """A created, empty SQLite domain database (where the kind does not matter)."""
+    database = Database(f"sqlite:///{tmp_path / 'reference.db'}")
+    await database.create()
+    yield database
+    await database.close()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
     """A created, empty domain database: SQLite, then PostgreSQL."""

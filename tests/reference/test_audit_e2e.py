@@ -25,23 +25,15 @@ URL = f"/api/queues/{QUEUE}/jobs"
 
 
 @pytest.fixture
-async def domain(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(f"sqlite:///{tmp_path / 'reference.db'}")
-    await database.create()
-    yield database
-    await database.close()
-
-
-@pytest.fixture
-async def api(store: Store, tmp_path: Path, domain: Database) -> AsyncIterator[Api]:
-    processor = partial(AuditCleanupProcessor, db=domain, batch=5)
+async def api(store: Store, tmp_path: Path, sqlite_db: Database) -> AsyncIterator[Api]:
+    processor = partial(AuditCleanupProcessor, db=sqlite_db, batch=5)
     async for running in serve(store, tmp_path, [processor], registry=reference_registry()):
         yield running
 
 
-async def test_admin_cleans_up_old_entries_in_batches(api: Api, domain: Database) -> None:
+async def test_admin_cleans_up_old_entries_in_batches(api: Api, sqlite_db: Database) -> None:
     now = utcnow()
-    async with domain.session() as s:
+    async with sqlite_db.session() as s:
         old = [
             AuditEntry(at=now - dt.timedelta(days=8 + i), actor="a", action="x", target="t")
             for i in range(12)
@@ -82,5 +74,5 @@ async def test_admin_cleans_up_old_entries_in_batches(api: Api, domain: Database
     ]
     assert seen[-1]["result"] == {"success": True, "data": {"deleted": 12}}
     assert status["returnvalue"] == {"deleted": 12}
-    async with domain.session() as s:
+    async with sqlite_db.session() as s:
         assert set((await s.scalars(select(AuditEntry.id))).all()) == kept_ids

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -72,14 +72,6 @@ def reference_registry() -> QueueRegistry:
     return reg
 
 
-@pytest.fixture
-async def domain(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(f"sqlite:///{tmp_path / 'reference.db'}")
-    await database.create()
-    yield database
-    await database.close()
-
-
 async def run_workers(
     service: QueueService, factories: list[Callable[[QueueService], Processor[Any]]]
 ) -> list[tuple[Worker, asyncio.Task[None]]]:
@@ -103,16 +95,16 @@ async def entries_until(db: Database, count: int) -> list[AuditEntry]:
 
 
 async def test_recorder_writes_completed_failed_and_dead_lettered_jobs(
-    store: Store, domain: Database
+    store: Store, sqlite_db: Database
 ) -> None:
     service = QueueService(store, reference_registry())
-    recorder = JobAuditRecorder(domain, queues=[audit.QUEUE, recurring.QUEUE])
+    recorder = JobAuditRecorder(sqlite_db, queues=[audit.QUEUE, recurring.QUEUE])
     await recorder.start(service)
     workers = await run_workers(
         service,
         [
-            partial(AuditCleanupProcessor, db=domain),
-            partial(RecurringSessionsProcessor, db=domain),
+            partial(AuditCleanupProcessor, db=sqlite_db),
+            partial(RecurringSessionsProcessor, db=sqlite_db),
         ],
     )
     try:
@@ -121,7 +113,7 @@ async def test_recorder_writes_completed_failed_and_dead_lettered_jobs(
         assert await ok.result(timeout=20) == {"deleted": 0}
         with pytest.raises(JobFailed, match="no user 'ghost'"):
             await bad.result(timeout=20)
-        rows = await entries_until(domain, 3)
+        rows = await entries_until(sqlite_db, 3)
     finally:
         await recorder.close()
         for worker, task in workers:
@@ -143,25 +135,25 @@ async def test_recorder_writes_completed_failed_and_dead_lettered_jobs(
 
 
 async def test_a_restarted_recorder_records_what_happened_while_it_was_down(
-    store: Store, domain: Database
+    store: Store, sqlite_db: Database
 ) -> None:
     service = QueueService(store, reference_registry())
-    first = JobAuditRecorder(domain, queues=[audit.QUEUE])
+    first = JobAuditRecorder(sqlite_db, queues=[audit.QUEUE])
     await first.start(service)
-    ((worker, task),) = await run_workers(service, [partial(AuditCleanupProcessor, db=domain)])
+    ((worker, task),) = await run_workers(service, [partial(AuditCleanupProcessor, db=sqlite_db)])
     try:
         before = await service.add(audit.QUEUE, "cleanup", {})
         await before.result(timeout=20)
-        await entries_until(domain, 1)
+        await entries_until(sqlite_db, 1)
         await first.close()
 
         missed = await service.add(audit.QUEUE, "cleanup", {"daysToKeep": 2})
         await missed.result(timeout=20)
-        second = JobAuditRecorder(domain, queues=[audit.QUEUE])
+        second = JobAuditRecorder(sqlite_db, queues=[audit.QUEUE])
         await second.start(service)
-        await entries_until(domain, 2)
+        await entries_until(sqlite_db, 2)
         await second.close()
-        rows = await entries_until(domain, 0)  # all of them, once it has stopped
+        rows = await entries_until(sqlite_db, 0)  # all of them, once it has stopped
     finally:
         await worker.close(grace=1)
         await task
@@ -174,10 +166,10 @@ async def test_a_restarted_recorder_records_what_happened_while_it_was_down(
 
 
 async def test_recorder_runs_as_an_api_extension(
-    store: Store, domain: Database, tmp_path: Path
+    store: Store, sqlite_db: Database, tmp_path: Path
 ) -> None:
-    recorder = JobAuditRecorder(domain)  # every queue of the registry
-    processor = partial(AuditCleanupProcessor, db=domain)
+    recorder = JobAuditRecorder(sqlite_db)  # every queue of the registry
+    processor = partial(AuditCleanupProcessor, db=sqlite_db)
     api = serve(store, tmp_path, [processor], extensions=[recorder], registry=reference_registry())
     async for running in api:
         client = Client(running)
@@ -191,7 +183,7 @@ async def test_recorder_runs_as_an_api_extension(
         job_id = r.json()["jobId"]
         await client.until(job_id, "completed")
         await client.sio.disconnect()
-        (row,) = await entries_until(domain, 1)
+        (row,) = await entries_until(sqlite_db, 1)
         assert (row.action, row.target, row.detail["owner"]) == (
             "job.completed",
             f"audit-cleanup/{job_id}",

@@ -37,14 +37,6 @@ async def google() -> AsyncIterator[CalendarServer]:
         yield server
 
 
-@pytest.fixture
-async def sqlite_db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(f"sqlite:///{tmp_path / 'reference.db'}")
-    await database.create()
-    yield database
-    await database.close()
-
-
 async def test_a_sync_requested_over_http_is_followed_live_to_completion(
     store: Store, tmp_path: Path, google: CalendarServer, sqlite_db: Database
 ) -> None:

@@ -218,14 +218,6 @@ def test_a_processor_without_an_oauth_client_is_refused_at_start(world: World) -
 
 # ---- retried, then successful (a real worker on each store) ---------------------------
 @pytest.fixture
-async def sqlite_db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(f"sqlite:///{tmp_path / 'reference.db'}")
-    await database.create()
-    yield database
-    await database.close()
-
-
-@pytest.fixture
 async def on_store(
     sqlite_db: Database, google: CalendarServer, store: Store
 ) -> AsyncIterator[World]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 
 from tests.api.conftest import SECRET, Api, serve
 from workhorse.store.base import Store
@@ -19,23 +19,6 @@ from workhorse_reference.domain.db import Database
 from workhorse_reference.exports import ArtifactStore, ExportProcessor, ExportsExtension
 from workhorse_reference.seed import seed_demo
 from workhorse_reference.web.page import DemoPage
-
-CHROMIUM = "/usr/bin/chromium"
-
-
-@pytest.fixture
-def chromium() -> str:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (./dev test does)")
-    return CHROMIUM
-
-
-@pytest.fixture
-async def browser(chromium: str) -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=chromium, headless=True)
-        yield b
-        await b.close()
 
 
 @pytest.fixture(params=["sqlite"])
@@ -66,8 +49,8 @@ async def test_demo_token_is_only_for_demo_users(demo: Api) -> None:
     assert refused.json()["detail"][0]["loc"] == ["body", "user"]
 
 
-async def test_an_export_runs_live_in_the_page(demo: Api, browser: Browser) -> None:
-    page = await browser.new_page()
+async def test_an_export_runs_live_in_the_page(demo: Api, chromium: Browser) -> None:
+    page = await chromium.new_page()
     await page.goto(demo.url + "/")
     await page.select_option("#user", "bob")
     await page.select_option("#entity", "contacts")

@@ -26,16 +26,8 @@ URL = f"/api/queues/{QUEUE}/jobs"
 
 
 @pytest.fixture
-async def domain(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(f"sqlite:///{tmp_path / 'reference.db'}")
-    await database.create()
-    yield database
-    await database.close()
-
-
-@pytest.fixture
-async def api(store: Store, tmp_path: Path, domain: Database) -> AsyncIterator[Api]:
-    processor = partial(RecurringSessionsProcessor, db=domain, horizon_days=30)
+async def api(store: Store, tmp_path: Path, sqlite_db: Database) -> AsyncIterator[Api]:
+    processor = partial(RecurringSessionsProcessor, db=sqlite_db, horizon_days=30)
     async for running in serve(store, tmp_path, [processor], registry=reference_registry()):
         yield running
 
@@ -59,10 +51,10 @@ async def add_weekly_series(db: Database, user: str, zone: str) -> int:
         return series.id
 
 
-async def test_admin_generates_every_users_occurrences(api: Api, domain: Database) -> None:
+async def test_admin_generates_every_users_occurrences(api: Api, sqlite_db: Database) -> None:
     series = {
-        "alice": await add_weekly_series(domain, "alice", "Europe/Paris"),
-        "bob": await add_weekly_series(domain, "bob", "America/New_York"),
+        "alice": await add_weekly_series(sqlite_db, "alice", "Europe/Paris"),
+        "bob": await add_weekly_series(sqlite_db, "bob", "America/New_York"),
     }
     client = Client(api)
     await client.connect(api.tokens["admin"])
@@ -89,7 +81,7 @@ async def test_admin_generates_every_users_occurrences(api: Api, domain: Databas
     assert "series of every user, 30 days ahead" in messages and "2/2 series" in messages
     result = seen[-1]["result"]
     assert result["success"] is True
-    async with domain.session() as s:
+    async with sqlite_db.session() as s:
         rows = (await s.scalars(select(Session).where(Session.series_id.is_not(None)))).all()
     assert result["data"]["series"] == 2 and result["data"]["errors"] == []
     assert result["data"]["created"] == len(rows)

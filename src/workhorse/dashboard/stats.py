@@ -12,6 +12,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+from workhorse.app.service import LISTED_STATES
 from workhorse.job import JobState
 from workhorse.queue import Queue
 
@@ -19,16 +20,8 @@ WINDOW_S = 300
 RECENT_CAP = 2000
 _PAGE = 200
 
-#: The order of states on the overview and in the stacked bars.
-STATE_ORDER = (
-    JobState.ACTIVE,
-    JobState.WAITING,
-    JobState.PRIORITIZED,
-    JobState.DELAYED,
-    JobState.WAITING_CHILDREN,
-    JobState.COMPLETED,
-    JobState.FAILED,
-)
+#: The order of states on the overview and in the stacked bars: live ones first.
+STATE_ORDER = LISTED_STATES
 
 
 @dataclass(slots=True)

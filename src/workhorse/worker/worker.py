@@ -115,6 +115,8 @@ class _Fetched:
     jobs: list[Job]
     asked: int
     ok: bool = True
+    #: The worker's wake-up count when the fetch was sent (see Worker._loop).
+    wakes: int = 0
 
 
 @dataclass(slots=True)
@@ -160,6 +162,7 @@ class Worker:
         self._inflight: set[asyncio.Task[_Fetched]] = set()
         self._requested = 0
         self._drained = False
+        self._wakes = 0
         self._closing = asyncio.Event()
         self._stopped = asyncio.Event()
         self._waiter: Waiter | None = None
@@ -216,9 +219,16 @@ class Worker:
 
     async def _loop(self, burst: bool) -> None:
         """Keep up to two fetch calls in flight, each taking at most half the slots,
-        so the store works on one batch while this process runs the other."""
+        so the store works on one batch while this process runs the other.
+
+        A short take means the queue is drained: the worker then waits for the
+        store's wake-up instead of asking again.  A wake-up counts even while
+        fetches are in flight, and a fetch sent before it cannot mark the queue
+        drained again (its short take may predate the new work), so no wake-up is
+        ever lost."""
         lock_ms = round(self.options.lock_duration * 1000)
         while not self._closing.is_set():
+            self._take_wakeup()
             self._harvest()
             self._send_fetches(lock_ms)
             if self._inflight or self._outcomes:
@@ -230,16 +240,21 @@ class Worker:
                 self._wait_task = asyncio.create_task(self._store_wakeup(burst))
                 self._wait_task.add_done_callback(self._wakeup)
             await self._sleep()
-            if self._wait_task is not None and self._wait_task.done():
-                self._wait_task = None
-                self._drained = False
-                if self._free_slots() <= 0:
-                    # The wake-up was meant for a worker with free slots: pass it on.
-                    self._fire_and_forget(self.store.wake(self.queue.name))
         if self._inflight:
             await asyncio.wait(self._inflight)
             leftover = [job.id for t in self._inflight for job in t.result().jobs]
             await self.store.release(self.queue.name, self.token, leftover)
+
+    def _take_wakeup(self) -> None:
+        """Act on a finished store wake-up: the queue may have work again."""
+        if self._wait_task is None or not self._wait_task.done():
+            return
+        self._wait_task = None
+        self._drained = False
+        self._wakes += 1
+        if self._free_slots() <= 0:
+            # The wake-up was meant for a worker with free slots: pass it on.
+            self._fire_and_forget(self.store.wake(self.queue.name))
 
     def _free_slots(self) -> int:
         return self.options.slots - len(self._running) - self._requested
@@ -253,7 +268,7 @@ class Worker:
             batch, self._outcomes = self._outcomes, []
             take = max(take, 0)
             self._requested += take
-            task = asyncio.create_task(self._fetch(batch, take, lock_ms))
+            task = asyncio.create_task(self._fetch(batch, take, lock_ms, self._wakes))
             task.add_done_callback(self._wakeup)
             self._inflight.add(task)
 
@@ -264,12 +279,12 @@ class Worker:
             self._requested -= fetched.asked
             for job in fetched.jobs:
                 self._start(job)
-            if fetched.ok and fetched.asked:
+            if fetched.ok and fetched.asked and fetched.wakes == self._wakes:
                 # A short take means the queue is drained for now: wait for the
                 # store to signal work rather than asking again.
                 self._drained = len(fetched.jobs) < fetched.asked
 
-    async def _fetch(self, batch: list[_Pending], take: int, lock_ms: int) -> _Fetched:
+    async def _fetch(self, batch: list[_Pending], take: int, lock_ms: int, wakes: int) -> _Fetched:
         try:
             jobs, refused = await self.store.fetch(
                 self.queue.name, self.token, [p[0] for p in batch], take, lock_ms
@@ -279,9 +294,9 @@ class Worker:
             self._fire("error", exc)
             self._outcomes[:0] = batch  # resent later; a finished job refuses a repeat
             await asyncio.sleep(1.0)
-            return _Fetched([], take, ok=False)
+            return _Fetched([], take, ok=False, wakes=wakes)
         self._after_commit(batch, refused)
-        return _Fetched(jobs, take)
+        return _Fetched(jobs, take, wakes=wakes)
 
     async def _store_wakeup(self, burst: bool) -> None:
         assert self._waiter is not None

@@ -12,17 +12,18 @@ for good fails its parent at once (reason ``child <queue:id> failed: <reason>``)
 unless it was added with ``fail_parent_on_failure=False``: then it counts as finished
 and its reason is in ``children_failures()``.  Children may have children (any depth).
 
-Design: correct with queues on different Redis Cluster nodes
-------------------------------------------------------------
-Every atomic step touches one queue (one hash slot); nothing spans two queues.
-
-* **Adding** is one step per job, parents before children, each carrying its id.
-  A parent is stored with the refs of the children it waits for, so a child that
-  finishes at once always finds it.  A step for an id that exists changes nothing,
-  so ``add_flow`` is idempotent: ids are the given ``job_id``\\ s, or derived from
-  the root's (``<root>.0``, ``<root>.0.1`` ...); give the root a ``job_id`` and a
-  producer that crashed half-way completes the same flow by calling again.  (On the
-  embedded store the whole flow is one transaction.)
+Design
+------
+* **Adding** is one step per job, parents before children, each carrying its id, and
+  the whole flow is applied at once: on Redis the steps go in one MULTI/EXEC
+  transaction (all of them or, if the producer dies before EXEC, none; no other
+  client sees a parent without its children), on the embedded store in one
+  transaction.  A parent is stored with the refs of the children it waits for, so a
+  child that finishes at once always finds it.  A step for an id that exists changes
+  nothing, so ``add_flow`` is idempotent: ids are the given ``job_id``\\ s, or
+  derived from the root's (``<root>.0``, ``<root>.0.1`` ...); give the root a
+  ``job_id`` and a producer that lost the reply can call again safely.  (The queues
+  of a flow must live on one Redis node: MULTI/EXEC does not span cluster nodes.)
 * **A child's end** is recorded in the step that finishes it (complete, fail for
   good, stall out, cancel) as a notice in the child queue's *outbox*.  The store then
   delivers it to the parent's queue in a second step, which removes the child's ref

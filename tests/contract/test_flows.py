@@ -297,3 +297,32 @@ async def test_a_child_names_its_parent_and_the_parent_lists_what_it_waits_for(
     assert await store.pending_children("reports", parent.id) == [f"mail:{second.id}"]
     await run(store, "mail", "reports")
     assert await store.pending_children("reports", parent.id) == []
+
+
+async def test_a_flow_appears_all_at_once(store: Store) -> None:
+    """Another client never sees a parent without all of its children."""
+    size = 300
+    root = FlowJob(
+        "reports",
+        "merge",
+        None,
+        options=JobOptions(job_id="atomic-flow"),
+        children=[FlowJob("parts", "part", i) for i in range(size)],
+    )
+    reports, parts = Queue("reports", store), Queue("parts", store)
+    done = asyncio.Event()
+    sightings: list[int] = []
+
+    async def observe() -> None:
+        while not done.is_set():
+            if await reports.get_job("atomic-flow") is not None:
+                sightings.append(sum((await parts.counts()).values()))
+            await asyncio.sleep(0)
+
+    watcher = asyncio.create_task(observe())
+    await asyncio.sleep(0)
+    await add_flow(store, root)
+    done.set()
+    await watcher
+    assert set(sightings) <= {size}
+    assert sum((await parts.counts()).values()) == size

@@ -195,22 +195,27 @@ class RedisStore(Store):
 
     # ---- flows ------------------------------------------------------------------
     async def add_flow(self, nodes: Sequence[FlowNode]) -> list[bool]:
-        # One step per job, parents first: each touches one queue (one cluster
-        # slot), and a repeated step is a no-op (the job id exists).
-        out: list[bool] = []
-        for n in nodes:
-            await self._note_queue(n.queue)
-            created = await self._run(
-                "flow_add",
-                n.queue,
-                *_job_args(n.job),
-                n.parent_queue,
-                n.parent_id,
-                "1" if n.fail_parent else "0",
-                *n.children,
-            )
-            out.append(bool(created))
-        return out
+        # One script call per job, parents first, all in one MULTI/EXEC: Redis runs
+        # them together or, when the producer dies before EXEC, not at all, and no
+        # other client sees a parent without its children.  A call for an id that
+        # exists is a no-op, so a transaction retried after a lost reply is too.
+        for queue in dict.fromkeys(n.queue for n in nodes):
+            await self._note_queue(queue)
+        script = self._scripts["flow_add"]
+        async with self.redis.pipeline(transaction=True) as tx:
+            for n in nodes:
+                args = (
+                    self.clock(),
+                    self.events_maxlen,
+                    *_job_args(n.job),
+                    n.parent_queue,
+                    n.parent_id,
+                    "1" if n.fail_parent else "0",
+                    *n.children,
+                )
+                await script(keys=self.keys(n.queue).script_keys, args=args, client=tx)
+            created = await self._guard(tx.execute())
+        return [bool(c) for c in created]
 
     async def pending_children(self, queue: str, job_id: str) -> list[str]:
         refs = await self._guard(self.redis.smembers(self.keys(queue).pending_children(job_id)))

@@ -235,17 +235,19 @@ class Scheduler:
         self._closing = asyncio.Event()
 
     async def run_once(self) -> int:
-        """Enqueue the ticks due now; returns how many jobs this call added."""
+        """Enqueue the ticks due now; returns how many jobs this call added.  Each
+        tick's job is added and its schedule advanced in one atomic step
+        (:meth:`Store.fire_schedule`), so a scheduler that dies never leaves a tick
+        to be run again, and two schedulers never both fire it."""
         added = 0
         now = self.store.clock()
         for stored in await self.store.due_schedules(now, self.batch):
             spec = orjson.loads(stored.spec)
             tick = stored.next_at
             job = _job(spec, f"sched:{stored.key}:{tick}")
-            ((_, created),) = await self.store.add(spec["queue"], [job])
-            added += created
             nxt = _next_tick(spec, max(now, tick), tick)
-            await self.store.advance_schedule(stored.key, tick, nxt)
+            fired = await self.store.fire_schedule(stored.key, tick, nxt, spec["queue"], job)
+            added += bool(fired and fired[1])
         return added
 
     async def run(self) -> None:

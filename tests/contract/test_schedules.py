@@ -12,6 +12,7 @@ import pytest
 from tests.clocks import FakeClock
 from workhorse import JobState, Queue
 from workhorse.clock import now_ms
+from workhorse.job import Job
 from workhorse.options import JobOptions
 from workhorse.schedule import (
     Schedule,
@@ -24,7 +25,7 @@ from workhorse.schedule import (
     trigger_schedule,
     upsert_schedule,
 )
-from workhorse.store.base import Event, Store
+from workhorse.store.base import Event, NewJob, Store
 
 
 @pytest.fixture
@@ -246,3 +247,32 @@ async def test_paused_cron_schedule_resumes_at_its_next_cron_time(store: Store) 
     assert info is not None and info.next_at is not None
     at = datetime.fromtimestamp(info.next_at / 1000, ZoneInfo("Europe/Paris"))
     assert (at.hour, at.minute) == (9, 30)
+
+
+async def test_a_fired_tick_never_runs_again_even_once_its_job_is_gone(
+    clocked: tuple[Store, FakeClock],
+) -> None:
+    """Adding a tick's job and moving the schedule on are one step: a restarted or
+    second scheduler finds the tick moved, even after retention removed the job."""
+    store, clock = clocked
+    await upsert_schedule(store, EVERY_MINUTE)
+    (due,) = await store.schedules()
+    clock.advance(61_000)
+    assert await Scheduler(store).run_once() == 1
+    emails = Queue("emails", store)
+    (job,) = await emails.list_jobs(JobState.WAITING)
+    assert job.id == f"sched:sync:{due.next_at}"
+    assert await emails.remove(job.id)  # retention's doing, say
+    # The same tick fired again (the stale view of a scheduler that read it before
+    # the move): refused, nothing added.
+    stale = await store.fire_schedule(
+        "sync", due.next_at, due.next_at + 60_000, "emails", _tick_job(job)
+    )
+    assert stale is None
+    assert sum((await emails.counts()).values()) == 0
+    (moved,) = await store.schedules()
+    assert moved.next_at > due.next_at
+
+
+def _tick_job(job: Job) -> NewJob:
+    return NewJob(name=job.name, data=b"{}", opts=b"{}", job_id=job.id)

@@ -371,6 +371,16 @@ class Store(ABC):
         such moves, to and from :data:`SCHEDULE_PAUSED`."""
 
     @abstractmethod
+    async def fire_schedule(
+        self, key: str, tick: int, next_at: int, queue: str, job: NewJob
+    ) -> tuple[str, bool] | None:
+        """Fire one tick in one atomic step: add ``job`` to ``queue`` and move the
+        schedule from ``tick`` to ``next_at``, only if it is still at ``tick``.  A
+        crash leaves both done or neither, so a tick runs once even if its job was
+        already removed by retention.  Returns ``(job id, created)``, or None when
+        the tick had moved (another scheduler fired it)."""
+
+    @abstractmethod
     async def remove_schedule(self, key: str) -> bool: ...
 
     # ---- dead letters -----------------------------------------------------------

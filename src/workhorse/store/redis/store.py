@@ -58,6 +58,7 @@ _SCRIPTS = (
     "purge_dead",
     "flow_add",
     "child_done",
+    "schedule_fire",
 )
 #: Longest a blocking read waits server-side; the socket timeout of blocking
 #: connections is above it, so redis-py never times out a healthy block.
@@ -516,6 +517,18 @@ class RedisStore(Store):
         _, nexts = schedule_keys(self.prefix)
         script = self._scripts["schedule_advance"]
         return bool(await self._guard(script(keys=[nexts], args=[key, tick, next_at])))
+
+    async def fire_schedule(
+        self, key: str, tick: int, next_at: int, queue: str, job: NewJob
+    ) -> tuple[str, bool] | None:
+        # One script over the queue's keys and the schedules' zset: a single-node
+        # store (as flows need too); in a cluster they would be different slots.
+        await self._note_queue(queue)
+        _, nexts = schedule_keys(self.prefix)
+        keys = [*self.keys(queue).script_keys, nexts.encode()]
+        args = (self.clock(), self.events_maxlen, key, tick, next_at, *_job_args(job))
+        out = await self._guard(self._scripts["schedule_fire"](keys=keys, args=args))
+        return (_s(out[0]), bool(out[1])) if out else None
 
     async def remove_schedule(self, key: str) -> bool:
         specs, nexts = schedule_keys(self.prefix)

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from workhorse.store.base import SCHEDULE_PAUSED, StoredSchedule
+from workhorse.store.base import SCHEDULE_PAUSED, NewJob, StoredSchedule
+from workhorse.store.sqlite import ops_worker
 from workhorse.store.sqlite.tx import Tx
 
 
@@ -35,6 +36,15 @@ def advance(tx: Tx, key: str, tick: int, next_at: int) -> bool:
         "UPDATE schedules SET next_at = ? WHERE key = ? AND next_at = ?", (next_at, key, tick)
     )
     return cur.rowcount > 0
+
+
+def fire(tx: Tx, key: str, tick: int, next_at: int, job: NewJob) -> tuple[str, bool] | None:
+    """Add the tick's job to ``tx.queue`` and advance the schedule, in this one
+    transaction, if the schedule is still at ``tick``."""
+    if not advance(tx, key, tick, next_at):
+        return None
+    ((job_id, created),) = ops_worker.add(tx, [job])
+    return job_id, created
 
 
 def remove(tx: Tx, key: str) -> bool:

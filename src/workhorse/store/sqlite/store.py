@@ -356,6 +356,11 @@ class SqliteStore(Store):
     async def advance_schedule(self, key: str, tick: int, next_at: int) -> bool:
         return await self._global(ops_schedule.advance, key, tick, next_at)
 
+    async def fire_schedule(
+        self, key: str, tick: int, next_at: int, queue: str, job: NewJob
+    ) -> tuple[str, bool] | None:
+        return await self._write(queue, ops_schedule.fire, key, tick, next_at, job)
+
     async def remove_schedule(self, key: str) -> bool:
         return await self._global(ops_schedule.remove, key)
 

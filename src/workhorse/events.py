@@ -44,6 +44,7 @@ EVENT_NAMES = frozenset(
         "stalled",
         "deadlettered",
         "waiting",
+        "delayed",
         "removed",
         "cancelling",
         "updated",

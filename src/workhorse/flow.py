@@ -37,9 +37,11 @@ Design
 A child deleted before it finished (remove, clean, drain) or cancelled counts as
 failed, with reason ``removed`` / ``cancelled``, so its parent never waits forever.
 
+A parent's ``delay`` runs from the moment its children are done (it then waits in
+``delayed``, with a ``delayed`` event), not from when the flow was added.
+
 Not covered (yet): obliterating a queue leaves parents elsewhere waiting for its
-unfinished jobs; removing or retrying a parent does not touch its children; a
-parent's ``delay`` is ignored (it is ready as soon as its children are done).
+unfinished jobs; removing or retrying a parent does not touch its children.
 """
 
 from __future__ import annotations

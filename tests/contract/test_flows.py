@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from tests.clocks import FakeClock
 from workhorse import JobState, Queue, RedisStore, Worker
 from workhorse.flow import FlowJob, add_flow
 from workhorse.job import Job
@@ -326,3 +328,36 @@ async def test_a_flow_appears_all_at_once(store: Store) -> None:
     await watcher
     assert set(sightings) <= {size}
     assert sum((await parts.counts()).values()) == size
+
+
+async def test_a_parents_delay_runs_from_when_its_children_are_done(
+    make_store: Callable[..., Store], store: Store
+) -> None:
+    clock = FakeClock()
+    timed = make_store(clock=clock)
+    try:
+        tree = await add_flow(
+            timed,
+            FlowJob(
+                "reports",
+                "merge",
+                None,
+                options=JobOptions(delay=60),
+                children=[FlowJob("exports", "part", 1)],
+            ),
+        )
+        parent = tree.job
+        reports = Queue("reports", timed)
+        clock.advance(120)  # longer than the delay: it counts from the children
+        await run(timed, "exports")
+        waiting = await reports.get_job(parent.id)
+        assert waiting is not None and waiting.state is JobState.DELAYED
+        assert waiting.due_at == clock() + 60_000
+        clock.advance(60)
+        await run(timed, "reports")
+        done = await reports.get_job(parent.id)
+        assert done is not None and done.state is JobState.COMPLETED
+        names = [e.event for e in await timed.read_events("reports", "0")]
+        assert names.index("delayed") < names.index("active")
+    finally:
+        await timed.close()

@@ -43,7 +43,6 @@ async def test_a_version_2_file_is_migrated_and_keeps_its_jobs(tmp_path: Path) -
     path = tmp_path / "v2.db"
     created = 1_700_000_000_000
     write_v2_file(path, created)
-    assert SCHEMA_VERSION == 3
     store = SqliteStore(path, clock=lambda: created + 4_000)
     try:
         assert await store.oldest_ready_at("old") == created  # no ready time: its creation

@@ -79,7 +79,7 @@ def from_event(event: Event) -> dict[str, Any] | None:
     kind = event.event
     if kind == "added":
         return _base(event.queue, event.job_id, _added_status(f.get("state", "")))
-    if kind in ("waiting", "active"):
+    if kind in ("waiting", "active", "delayed"):
         return _base(event.queue, event.job_id, kind)
     if kind == "progress":
         out = _base(event.queue, event.job_id, "active")

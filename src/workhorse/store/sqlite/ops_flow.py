@@ -19,6 +19,11 @@ def add_flow(tx: Tx, nodes: Sequence[FlowNode]) -> list[bool]:
         out.append(created)
         if not created:
             continue
+        if node.children and node.job.delay_ms > 0:
+            sub.conn.execute(
+                "UPDATE jobs SET hold_delay = ? WHERE queue = ? AND id = ?",
+                (node.job.delay_ms, sub.queue, job_id),
+            )
         if node.parent_id:
             sub.conn.execute(
                 "UPDATE jobs SET pq = ?, pid = ?, fpf = ? WHERE queue = ? AND id = ?",

@@ -37,7 +37,8 @@ Schema (every table is keyed by queue name; one file holds any number of queues)
                     heartbeat lapses (ms); expired rows are pruned by readers
 
 ``jobs.ready`` is when a job last became ready (ms): the start of the wait that its
-``active`` event reports.
+``active`` event reports.  ``jobs.hold_delay`` is a flow parent's delay (ms), applied
+once its children are done.
 
 Migrations: ``MIGRATIONS[n]`` takes a database from version n to n + 1.  A file is
 migrated on open, inside one write transaction, so concurrent openers agree.
@@ -50,7 +51,7 @@ from pathlib import Path
 
 from workhorse.errors import StoreUnavailable
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 META_TABLE = "workhorse_meta"
 
 _V1 = """
@@ -195,8 +196,12 @@ CREATE TABLE workers (
 ) WITHOUT ROWID;
 """
 
+_V4 = """
+ALTER TABLE jobs ADD COLUMN hold_delay INTEGER;
+"""
+
 #: Scripts that take the schema from version ``n`` (the key) to ``n + 1``.
-MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2, 2: _V3}
+MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2, 2: _V3, 3: _V4}
 
 
 class NotAWorkhorseDatabase(StoreUnavailable):

@@ -361,13 +361,13 @@ def child_done(tx: Tx, parent: str, ref: str, kind: str, value: str, fail_parent
     if not cur.rowcount:
         return
     row = conn.execute(
-        "SELECT pk, made, prio, kf FROM jobs WHERE queue = ? AND id = ? "
+        "SELECT pk, made, prio, kf, hold_delay FROM jobs WHERE queue = ? AND id = ? "
         "AND state = 'waiting-children'",
         (q, parent),
     ).fetchone()
     if row is None:
         return
-    pk, made, prio, kf = int(row[0]), int(row[1]), int(row[2]), row[3]
+    pk, made, prio, kf, delay = int(row[0]), int(row[1]), int(row[2]), row[3], row[4]
     if kind == "f" and fail_parent:
         reason = f"child {ref} failed: {value}"
         fail_now(tx, "waiting-children", (pk, parent, kf), reason, "", made + 1)
@@ -376,7 +376,15 @@ def child_done(tx: Tx, parent: str, ref: str, kind: str, value: str, fail_parent
         "SELECT 1 FROM children WHERE queue = ? AND parent = ? AND state = 'pending' LIMIT 1",
         (q, parent),
     ).fetchone()
-    if pending is None:
+    if pending is None and delay:
+        due = tx.now + int(delay)
+        tx.move("waiting-children", "delayed")
+        conn.execute(
+            "UPDATE jobs SET state = 'delayed', rank = ?1, due = ?1 WHERE pk = ?2", (due, pk)
+        )
+        tx.due_at(due)
+        tx.emit("delayed", parent, children="done", delay=delay)
+    elif pending is None:
         make_ready(tx, "waiting-children", pk, prio)
         tx.emit("waiting", parent, children="done")
 

@@ -90,6 +90,8 @@ local function store_job(i, hold)
   if hold then
     rcall('ZADD', K_WCHILD, NOW, id)
     rcall('HSET', jk, 'state', 'waiting-children')
+    -- A flow parent's delay runs from the moment its children are done.
+    if delay > 0 then rcall('HSET', jk, 'hdelay', delay) end
     state = 'waiting-children'
   elseif delay > 0 then
     rcall('ZADD', K_DELAYED, NOW + delay, id)

@@ -16,8 +16,16 @@ if kind == 'f' and ARGV[7] == '1' then
 end
 if rcall('SCARD', BASE .. 'pend:' .. id) == 0 then
   rcall('ZREM', K_WCHILD, id)
-  make_ready(id, jk, job_prio(jk))
-  emit('waiting', id, 'children', 'done')
-  wake()
+  local delay = tonumber(rcall('HGET', jk, 'hdelay'))
+  if delay then
+    rcall('ZADD', K_DELAYED, NOW + delay, id)
+    rcall('HSET', jk, 'state', 'delayed', 'due', NOW + delay)
+    wake_at(NOW + delay)
+    emit('delayed', id, 'children', 'done', 'delay', delay)
+  else
+    make_ready(id, jk, job_prio(jk))
+    emit('waiting', id, 'children', 'done')
+    wake()
+  end
 end
 return 0

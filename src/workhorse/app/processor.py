@@ -126,6 +126,9 @@ class Processor(Generic[P]):
     #: How this queue's failures are retried by error type (e.g. honour Retry-After);
     #: the worker running the processor uses it.
     retry_policy: ClassVar[RetryPolicy | None] = None
+    #: ``module:function`` of a top-level handler that runs this processor inside a
+    #: worker process pool (see ``QueueConfig.processes``); None: in-process only.
+    pooled: ClassVar[str | None] = None
 
     def __init__(self, service: QueueService) -> None:
         self.service = service

@@ -55,6 +55,7 @@ def default_registry() -> QueueRegistry:
                 backoff=exp,
                 timeout=300,
                 concurrency=2,
+                processes=2,  # xlsx / pdf / docx writing is CPU-bound Python
                 payloads={EXPORT_JOB: ExportPayload},
             ),
             CALENDAR_SYNC: _seeded(

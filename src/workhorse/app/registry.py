@@ -54,7 +54,10 @@ class QueueConfig:
     concurrency: int = 1
     priority: int | str | None = None
     rate_limit: RateLimitConfig | None = None
-    # Worker process pool size; needs a top-level handler function (see Worker).
+    # Worker process pool size, for CPU-bound jobs.  A pool imports its handler by
+    # name, so it applies where the processor names one (Processor.pooled) and the
+    # worker is a separate process (``workhorse worker ...:create``); the API's
+    # in-process workers (the demo) run the processor in their own event loop.
     processes: int | None = None
     # Only admins may add jobs through the API: all of this queue's
     # (maintenance queues), or those of these job names.

@@ -80,6 +80,7 @@ class ExportProcessor(Processor[ExportPayload]):
     ``functools.partial(ExportProcessor, db=db, artifacts=artifacts)``."""
 
     queue = EXPORTS
+    pooled = "workhorse_reference.pooled:export"
 
     def __init__(
         self,

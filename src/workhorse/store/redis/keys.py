@@ -1,7 +1,9 @@
 """Every Redis key name Workhorse uses is built here.
 
 Key schema (``P`` is the store prefix, default ``wh``; ``{q}`` is the queue name in
-braces, a Redis Cluster hash tag, so all keys of one queue live in one slot)::
+braces, a Redis Cluster hash tag, so all keys of one queue live in one slot; adding a
+flow and firing a schedule span several slots in one step, so those need the queues
+involved on one Redis node)::
 
     P:queues              set    names of every queue that received a job (not tagged)
     P:{q}:meta            hash   paused "1", fifo_first "1", pseq (priority FIFO counter),

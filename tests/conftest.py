@@ -88,6 +88,8 @@ def make_store(store_kind: str, prefix: str, sqlite_path: Path) -> Iterator[Call
     yield make
     for s in made:  # the tests close what they make; this only catches leftovers
         s.close_sync()
+    if store_kind == "redis":
+        delete_prefix(prefix)  # every key the made stores wrote, and only those
 
 
 @pytest.fixture

@@ -95,6 +95,55 @@ async def follow(
             await source.close()
 
 
+class Followers:
+    """Tasks that follow queues' event streams, each on a reader of its own, for a
+    component of a long-running process (live progress, the dashboard's feed, an
+    audit recorder).  :meth:`close` stops them at once: closing a reader interrupts
+    its blocking read."""
+
+    def __init__(self) -> None:
+        self._tasks: list[asyncio.Task[None]] = []
+        self._readers: list[EventReader] = []
+
+    def follow(
+        self,
+        store: Store,
+        queue: str,
+        after: str,
+        handle: Callable[[Event], Awaitable[None]],
+        name: str = "workhorse-follow",
+    ) -> None:
+        """Call ``await handle(event)`` for each of ``queue``'s events after
+        ``after``, in order, until closed."""
+        reader = store.event_reader(queue)
+        self._readers.append(reader)
+        self._tasks.append(
+            asyncio.create_task(self._run(store, queue, after, reader, handle), name=name)
+        )
+
+    @staticmethod
+    async def _run(
+        store: Store,
+        queue: str,
+        after: str,
+        reader: EventReader,
+        handle: Callable[[Event], Awaitable[None]],
+    ) -> None:
+        async for event in follow(store, queue, after, 5_000, reader):
+            await handle(event)
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for reader in self._readers:
+            await reader.close()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        self._readers.clear()
+
+
 def _stop_if_cancelled() -> None:
     """redis-py may turn a cancellation that lands on a blocking read into an empty
     result or a timeout; a reader asked to stop must stop, not read again."""

@@ -18,8 +18,8 @@ from typing import Any
 
 from workhorse.api.progress import FINAL, from_event
 from workhorse.app.service import QueueService
-from workhorse.events import follow
-from workhorse.store.base import Event, EventReader
+from workhorse.events import Followers
+from workhorse.store.base import Event
 
 log = logging.getLogger("workhorse.api.live")
 
@@ -44,8 +44,7 @@ class ProgressHub:
         self._owners: OrderedDict[tuple[str, str], str | None] = OrderedDict()
         self._owner_cache = owner_cache
         self._watchers: dict[tuple[str, str], set[asyncio.Queue[JobUpdate]]] = {}
-        self._tasks: list[asyncio.Task[None]] = []
-        self._readers: list[EventReader] = []
+        self._followers = Followers()
 
     def add_sink(self, sink: Sink) -> None:
         self._sinks.append(sink)
@@ -55,29 +54,16 @@ class ProgressHub:
         store = self.service.store
         for queue in self.service.queues:
             after = await store.last_event_position(queue.name)
-            reader = store.event_reader(queue.name)
-            self._readers.append(reader)
-            self._tasks.append(
-                asyncio.create_task(self._follow(queue.name, after, reader), name="wh-live")
-            )
+            self._followers.follow(store, queue.name, after, self._handle, name="wh-live")
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for reader in self._readers:
-            await reader.close()  # interrupts a blocking read at once
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._tasks.clear()
-        self._readers.clear()
+        await self._followers.close()
 
-    async def _follow(self, queue: str, after: str, reader: EventReader) -> None:
-        async for event in follow(self.service.store, queue, after, 5_000, reader):
-            try:
-                await self._dispatch(event)
-            except Exception:
-                log.exception("live progress: dispatching %s failed", event)
+    async def _handle(self, event: Event) -> None:
+        try:
+            await self._dispatch(event)
+        except Exception:
+            log.exception("live progress: dispatching %s failed", event)
 
     async def _dispatch(self, event: Event) -> None:
         key = (event.queue, event.job_id)

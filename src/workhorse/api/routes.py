@@ -72,9 +72,9 @@ def _own_data(service: QueueService, user: Principal, queue: str, name: str, dat
         (f for f in (model.model_fields.values() if model else ()) if f.alias == USER_FIELD),
         None,
     )
-    missing = field is not None and data.get(USER_FIELD) is None
-    if missing and (not user.admin or (field is not None and field.is_required())):
-        data = {**data, USER_FIELD: user.user_id}
+    if field is not None and data.get(USER_FIELD) is None:
+        fill = not user.admin or field.is_required()
+        data = {**data, USER_FIELD: user.user_id} if fill else data
     if not user.admin and USER_FIELD in data and data[USER_FIELD] != user.user_id:
         raise HTTPException(
             403,

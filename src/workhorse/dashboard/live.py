@@ -24,13 +24,14 @@ import secrets
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import orjson
 
-from workhorse.events import follow
+from workhorse.events import Followers
 from workhorse.queue import Queue
-from workhorse.store.base import Event, EventReader
+from workhorse.store.base import Event
 
 log = logging.getLogger("workhorse.dashboard")
 
@@ -81,8 +82,8 @@ class LiveFeed:
         self._recent: deque[tuple[int, str]] = deque(maxlen=REPLAY)
         self._subscribers: set[Subscriber] = set()
         self._pending: set[str] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._readers: list[EventReader] = []
+        self._tasks: set[asyncio.Task[None]] = set()  # summaries being made
+        self._followers = Followers()
         self._last_seen = float("-inf")
 
     async def start(self) -> None:
@@ -90,9 +91,7 @@ class LiveFeed:
         for queue in self.queues:
             store = queue.store
             after = await store.last_event_position(queue.name)
-            reader = store.event_reader(queue.name)
-            self._readers.append(reader)
-            self._spawn(self._follow(queue, after, reader))
+            self._followers.follow(store, queue.name, after, partial(self._on_event, queue))
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
@@ -100,24 +99,21 @@ class LiveFeed:
         task.add_done_callback(self._tasks.discard)
 
     async def close(self) -> None:
+        await self._followers.close()
         for task in list(self._tasks):
             task.cancel()
-        for reader in self._readers:
-            await reader.close()  # interrupts a blocking read at once
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        self._readers.clear()
 
-    async def _follow(self, queue: Queue, after: str, reader: EventReader) -> None:
-        async for event in follow(queue.store, queue.name, after, 5_000, reader):
-            # Frames are cheap and kept for replay, so a page that is reconnecting
-            # (no subscriber for a moment) misses nothing; summaries read the store,
-            # so they are only made while someone watches or just did.
-            if event.job_id:
-                self._publish("job", job_frame(event))
-            if event.event not in _IN_PLACE and self._watched():
-                self._recount(queue)
+    async def _on_event(self, queue: Queue, event: Event) -> None:
+        # Frames are cheap and kept for replay, so a page that is reconnecting
+        # (no subscriber for a moment) misses nothing; summaries read the store,
+        # so they are only made while someone watches or just did.
+        if event.job_id:
+            self._publish("job", job_frame(event))
+        if event.event not in _IN_PLACE and self._watched():
+            self._recount(queue)
 
     def _watched(self) -> bool:
         loop = asyncio.get_running_loop()

@@ -19,17 +19,17 @@ process): two recorders would write each entry twice.  It has the shape of an AP
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter
 from sqlalchemy import select
 
 from workhorse.app.service import QueueService
-from workhorse.events import follow
-from workhorse.store.base import Event, EventReader, Store
+from workhorse.events import Followers
+from workhorse.store.base import Event, Store
 from workhorse_reference.audit.sql_log import clip
 from workhorse_reference.domain.db import Database
 from workhorse_reference.domain.models import AuditEntry
@@ -61,8 +61,7 @@ class JobAuditRecorder:
         self.db = db
         self.queues = None if queues is None else list(queues)
         self.actions = dict(actions)
-        self._tasks: list[asyncio.Task[None]] = []
-        self._readers: list[EventReader] = []
+        self._followers = Followers()
 
     def routers(self) -> Sequence[APIRouter]:
         return ()
@@ -73,21 +72,10 @@ class JobAuditRecorder:
         store = service.store
         for queue in self.queues if self.queues is not None else list(service.registry):
             after = await self._resume_position(queue) or await store.last_event_position(queue)
-            reader = store.event_reader(queue)
-            self._readers.append(reader)
-            task = asyncio.create_task(self._follow(store, queue, after, reader))
-            self._tasks.append(task)
+            self._followers.follow(store, queue, after, partial(self._on_event, store))
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for reader in self._readers:
-            await reader.close()  # interrupts a blocking read at once
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
-        self._readers.clear()
+        await self._followers.close()
 
     async def _resume_position(self, queue: str) -> str | None:
         """The stream position of the last entry recorded for ``queue``."""
@@ -106,11 +94,10 @@ class JobAuditRecorder:
         position = detail.get("position") if isinstance(detail, dict) else None
         return position if isinstance(position, str) else None
 
-    async def _follow(self, store: Store, queue: str, after: str, reader: EventReader) -> None:
-        async for event in follow(store, queue, after, reader=reader):
-            action = self.actions.get(event.event)
-            if action is not None:
-                await self._record_until_done(store, action, event)
+    async def _on_event(self, store: Store, event: Event) -> None:
+        action = self.actions.get(event.event)
+        if action is not None:
+            await self._record_until_done(store, action, event)
 
     async def _record_until_done(self, store: Store, action: str, event: Event) -> None:
         """Write the entry, retrying while the database is unavailable: an event

@@ -47,6 +47,7 @@ migrated on open, inside one write transaction, so concurrent openers agree.
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 from workhorse.errors import StoreUnavailable
@@ -248,7 +249,7 @@ def open_connection(path: Path, busy_timeout: float, synchronous: str) -> sqlite
     except sqlite3.Error as exc:
         raise _unavailable(path, "cannot open the file; check its permissions", exc) from exc
     try:
-        _check_and_migrate(conn, path)
+        _check_and_migrate(conn, path, busy_timeout)
         _configure(conn, path, synchronous)
     except BaseException:
         conn.close()
@@ -291,18 +292,14 @@ def _version(conn: sqlite3.Connection, path: Path) -> int:
     return version
 
 
-def _check_and_migrate(conn: sqlite3.Connection, path: Path) -> None:
+def _check_and_migrate(conn: sqlite3.Connection, path: Path, busy_timeout: float) -> None:
     # Look before writing anything, so a foreign file is never modified ...
     tables = _tables(conn, path)
     _check_ours(tables, path)
     if META_TABLE in tables and _version(conn, path) == SCHEMA_VERSION:
         return
     # ... then decide again under the write lock: another process may be migrating.
-    try:
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("BEGIN IMMEDIATE")
-    except sqlite3.OperationalError as exc:
-        raise _unavailable(path, "cannot lock the file to set up its tables", exc) from exc
+    _lock_for_setup(conn, path, busy_timeout)
     try:
         tables = _tables(conn, path)
         _check_ours(tables, path)
@@ -321,6 +318,22 @@ def _check_and_migrate(conn: sqlite3.Connection, path: Path) -> None:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+
+
+def _lock_for_setup(conn: sqlite3.Connection, path: Path, busy_timeout: float) -> None:
+    """Switch to WAL and take the write lock.  While another opener sets up a new
+    file, SQLite may answer "database is locked" at once (a journal-mode change does
+    not always wait in the busy handler), so keep trying for ``busy_timeout``."""
+    deadline = time.monotonic() + busy_timeout
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise _unavailable(path, "cannot lock the file to set up its tables", exc) from exc
+            time.sleep(0.01)
 
 
 def _statements(script: str) -> list[str]:

@@ -30,6 +30,8 @@ class JobState(StrEnum):
 TERMINAL = frozenset({JobState.COMPLETED, JobState.FAILED})
 #: States of a job that is queued and may be taken (now or when due).
 PENDING = frozenset({JobState.WAITING, JobState.PRIORITIZED, JobState.DELAYED})
+#: States of a job that :meth:`workhorse.store.base.Store.cancel` stops.
+CANCELLABLE = PENDING | {JobState.ACTIVE, JobState.WAITING_CHILDREN}
 
 
 def _json(raw: Any, default: Any = None) -> Any:

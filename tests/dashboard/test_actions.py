@@ -7,6 +7,7 @@ import pytest
 
 from tests.dashboard.conftest import BASE, Browser, Dash
 from tests.dashboard.jobs import export_data, failed_jobs
+from workhorse.flow import FlowJob, add_flow
 from workhorse.job import JobState
 from workhorse.schedule import Schedule, get_schedule, list_schedules, upsert_schedule
 
@@ -59,6 +60,35 @@ async def test_promote_remove_and_cancel(dash: Dash, ops: Browser) -> None:
         ("cancel", f"exports/{waiting.id}"),
         ("remove", f"exports/{doomed.id}"),
     ]
+
+
+async def test_cancel_then_remove_a_flow_parent_takes_its_children_along(
+    dash: Dash, ops: Browser
+) -> None:
+    store = dash.api.service.store
+    tree = await add_flow(
+        store,
+        FlowJob(
+            "workflow-tasks",
+            "report",
+            {},
+            children=[FlowJob("exports", "export", export_data()) for _ in range(2)],
+        ),
+    )
+    exports = dash.api.service.queue("exports")
+    page = (await ops.http.get(f"{BASE}/job/workflow-tasks/{tree.job.id}")).text
+    assert f"Cancel job {tree.job.id} and the 2 child jobs it waits for?" in page
+    assert f"Remove job {tree.job.id} and the 2 child jobs it waits for?" in page
+
+    assert (await ops.act("cancel", queue="workflow-tasks", job=tree.job.id)).status_code == 303
+    for child in tree.children:
+        cancelled = await exports.get_job(child.job.id)
+        assert cancelled is not None and cancelled.failed_reason == "cancelled"
+
+    await exports.retry_job(tree.children[0].job.id)  # waiting again, on its own
+    await dash.api.service.queue("workflow-tasks").retry_job(tree.job.id)
+    assert (await ops.act("remove", queue="workflow-tasks", job=tree.job.id)).status_code == 303
+    assert [await exports.get_job(c.job.id) for c in tree.children] == [None, None]
 
 
 async def test_edit_the_data_of_a_failed_job_then_retry_it(dash: Dash, ops: Browser) -> None:

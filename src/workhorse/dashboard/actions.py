@@ -31,7 +31,7 @@ from workhorse.dashboard.pages import error_page
 from workhorse.dashboard.search import BadInput
 from workhorse.dashboard.session import BASE, FLASH_COOKIE, same_token, set_cookie
 from workhorse.errors import InvalidTransition
-from workhorse.job import Job, JobState
+from workhorse.job import CANCELLABLE, Job, JobState
 from workhorse.queue import Queue
 from workhorse.schedule import (
     get_schedule,
@@ -170,8 +170,7 @@ async def remove(f: Form) -> Plan:
 async def cancel(f: Form) -> Plan:
     q = f.queue()
     job = await f.job(q)
-    pending = (JobState.WAITING, JobState.PRIORITIZED, JobState.DELAYED, JobState.ACTIVE)
-    _require(job, pending, "cancelled")
+    _require(job, tuple(s for s in JobState if s in CANCELLABLE), "cancelled")
 
     async def run() -> str:
         before = await q.cancel(job.id)

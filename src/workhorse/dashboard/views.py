@@ -9,8 +9,9 @@ from typing import Any
 
 import orjson
 
-from workhorse.job import Job, JobState
+from workhorse.job import CANCELLABLE, Job, JobState
 from workhorse.queue import Queue
+from workhorse.store.base import split_ref
 
 #: Log lines shown on the job page (the newest).
 LOG_LINES = 1000
@@ -77,7 +78,7 @@ def actions_for(job: Job) -> list[str]:
         out.append("retry")  # of a dead letter too: it leaves the dead-letter set
     if state is JobState.DELAYED:
         out.append("promote")
-    if state in (JobState.WAITING, JobState.PRIORITIZED, JobState.DELAYED, JobState.ACTIVE):
+    if state in CANCELLABLE:
         out.append("cancel")
     if state is not JobState.ACTIVE:
         out.append("remove")
@@ -139,13 +140,13 @@ async def _children(queue: Queue, job_id: str) -> list[Child]:
     values, failures = await queue.store.children_results(queue.name, job_id)
     out = []
     for ref in await queue.store.pending_children(queue.name, job_id):
-        q, _, cid = ref.partition(":")
+        q, cid = split_ref(ref)
         out.append(Child(ref, q, cid, "pending", None))
     for ref, raw in sorted(values.items()):
-        q, _, cid = ref.partition(":")
+        q, cid = split_ref(ref)
         out.append(Child(ref, q, cid, "completed", orjson.loads(raw)))
     for ref, reason in sorted(failures.items()):
-        q, _, cid = ref.partition(":")
+        q, cid = split_ref(ref)
         out.append(Child(ref, q, cid, "failed", reason))
     return out
 

@@ -55,16 +55,23 @@ LIMIT_FIELDS = (
 
 def check_queue_name(queue: str) -> None:
     """The rule every store applies to queue names (a Redis hash tag holds them)."""
-    if not isinstance(queue, str) or not queue or any(c in queue for c in "{}\n\r\0 "):
+    if not isinstance(queue, str) or not queue or any(c in queue for c in "{}:\n\r\0 "):
         raise ValueError(
             f"queue name {queue!r} is invalid: use a non-empty name without braces, "
-            "spaces or line breaks"
+            "colons, spaces or line breaks"
         )
 
 
 def job_ref(queue: str, job_id: str) -> str:
-    """How a flow names a child: ``queue:id`` (a key only: compared, never parsed)."""
+    """How a flow names a child: ``queue:id`` (queue names have no colon, so
+    :func:`split_ref` reads it back)."""
     return f"{queue}:{job_id}"
+
+
+def split_ref(ref: str) -> tuple[str, str]:
+    """``(queue, id)`` of a :func:`job_ref`."""
+    queue, _, job_id = ref.partition(":")
+    return queue, job_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,13 +282,19 @@ class Store(ABC):
     @abstractmethod
     async def cancel(self, queue: str, job_id: str) -> JobState | None:
         """Cancel a job: a pending job fails at once with reason ``cancelled``; an
-        active one is flagged and its worker stops it.  Returns the state it was in,
-        or None when it does not exist."""
+        active one is flagged and its worker stops it.  A flow parent still waiting
+        for children fails the same way and cancels those children (down the tree).
+        Returns the state it was in, or None when it does not exist."""
 
     @abstractmethod
     async def retry_job(self, queue: str, job_id: str, state: JobState) -> None:
         """Move a finished job (``state``: failed or completed) back to waiting with
-        fresh attempts.  ``InvalidTransition`` when it is not in that state."""
+        fresh attempts.  ``InvalidTransition`` when it is not in that state.
+
+        A flow parent re-runs its children recorded as failed first: each one that
+        still exists and failed is retried too, and the parent waits for them (state
+        ``waiting-children``).  A child completed since keeps its result; a child that
+        no longer exists stays recorded as failed.  :meth:`redrive` does the same."""
 
     @abstractmethod
     async def retry_jobs(self, queue: str, state: JobState, limit: int) -> int:
@@ -294,7 +307,8 @@ class Store(ABC):
     @abstractmethod
     async def remove(self, queue: str, job_id: str) -> bool:
         """Delete a job that is not active.  False when absent; ``InvalidTransition``
-        when active (cancel it instead)."""
+        when active (cancel it instead).  A flow parent takes the children it still
+        waits for with it (down the tree); an active one among them is cancelled."""
 
     @abstractmethod
     async def clean(self, queue: str, state: JobState, grace_ms: int, limit: int) -> list[str]:
@@ -327,7 +341,10 @@ class Store(ABC):
     @abstractmethod
     async def obliterate(self, queue: str, force: bool) -> None:
         """Delete the queue and all its jobs.  ``InvalidTransition`` when jobs are
-        active, unless ``force``."""
+        active, unless ``force``.  Flows reaching into other queues are settled as
+        if each job had been removed: a parent elsewhere learns that its unfinished
+        child failed (reason ``removed``), and children elsewhere that a parent here
+        still waited for are removed."""
 
     # ---- flows ------------------------------------------------------------------
     @abstractmethod

@@ -39,10 +39,13 @@ involved on one Redis node)::
                                  its concurrency (the job hash's ``gc`` field = group)
     P:{q}:gr:<group>      zset   the group's rate window, like ``rate``
     P:{q}:wchildren       zset   parents waiting for their children; score = added (ms)
-    P:{q}:outbox          list   notices for parents (in any queue) of this queue's flow
-                                 jobs that finished: JSON [id, parent queue, parent id,
-                                 fail parent "1"/"0", "c"|"f", result JSON | reason];
-                                 pushed in the finishing step, deleted once delivered
+    P:{q}:outbox          list   notices for other jobs of this queue's flows: JSON [id,
+                                 queue, other id, fail parent "1"/"0", kind, value].
+                                 Kind "c"|"f": job <id> finished (value: result JSON |
+                                 reason), for its parent; "x"|"k"|"r": an admin step on
+                                 parent <id> asks its child to be removed | cancelled |
+                                 re-run (value: the failure recorded).  Pushed in the
+                                 step itself, deleted once delivered (flow_child.lua)
     P:{q}:pend:<id>       set    refs ("queue:id") of the children job <id> still waits for
     P:{q}:cv:<id>         hash   ref -> result JSON of its completed children
     P:{q}:cf:<id>         hash   ref -> failure reason of its children failed for good

@@ -34,6 +34,7 @@ from workhorse.store.base import (
     Waiter,
     WorkerInfo,
     job_ref,
+    split_ref,
 )
 from workhorse.store.redis.hot import Fallback, HotConnection, pack
 from workhorse.store.redis.keys import QueueKeys, queues_set, schedule_keys, worker_keys
@@ -58,6 +59,7 @@ _SCRIPTS = (
     "purge_dead",
     "flow_add",
     "child_done",
+    "flow_child",
     "schedule_fire",
 )
 #: Longest a blocking read waits server-side; the socket timeout of blocking
@@ -243,12 +245,25 @@ class RedisStore(Store):
         k = self.keys(queue)
         while raw := await self._guard(self.redis.lrange(k.outbox, 0, 99)):
             for entry in raw:
-                child_id, pq, pid, fpf, kind, value = orjson.loads(entry)
-                ref = job_ref(queue, child_id)
-                more = await self._run("child_done", pq, pid, ref, kind, value, fpf)
+                await self._notice(queue, orjson.loads(entry))
                 await self._guard(self.redis.lrem(k.outbox, 1, _s(entry)))
-                if more:
-                    await self._deliver(pq)
+
+    async def _notice(self, queue: str, notice: list[str]) -> None:
+        """Act on one notice of ``queue``'s outbox: ``[job id, queue, id, fail parent,
+        kind, value]``.  Kinds ``c`` / ``f``: the job, a flow child, finished; its
+        parent (the queue and id named) records it.  Kinds ``x`` / ``k`` / ``r``:
+        an admin step on the job, a flow parent, asks its child (named) to be
+        removed / cancelled / re-run.  Notices the step leaves are delivered next."""
+        job_id, target_queue, target_id, fpf, kind, value = notice
+        if kind in ("c", "f"):
+            ref = job_ref(queue, job_id)
+            more = await self._run("child_done", target_queue, target_id, ref, kind, value, fpf)
+        else:
+            more = await self._run(
+                "flow_child", target_queue, target_id, kind, queue, job_id, value
+            )
+        if more:
+            await self._deliver(target_queue)
 
     # ---- worker -----------------------------------------------------------------
     async def fetch(
@@ -390,14 +405,18 @@ class RedisStore(Store):
 
     async def retry_job(self, queue: str, job_id: str, state: JobState) -> None:
         _check_finished(state)
-        if await self._run("retry", queue, state.value, 1, job_id) != 1:
+        moved = await self._run("retry", queue, state.value, 1, job_id)
+        await self._deliver(queue)  # a flow parent's children to re-run
+        if moved != 1:
             raise InvalidTransition(
                 f"job {job_id} is not {state.value}; only a {state.value} job can be retried"
             )
 
     async def retry_jobs(self, queue: str, state: JobState, limit: int) -> int:
         _check_finished(state)
-        return int(await self._run("retry", queue, state.value, limit))
+        moved = int(await self._run("retry", queue, state.value, limit))
+        await self._deliver(queue)
+        return moved
 
     async def promote(self, queue: str, job_id: str) -> None:
         if not await self._run("promote", queue, job_id):
@@ -473,9 +492,9 @@ class RedisStore(Store):
             raise InvalidTransition(
                 f"queue {queue!r} has active jobs; wait for them, or pass force=True"
             )
-        pattern = "".join("\\" + c if c in "*?[]\\" else c for c in k.base) + "*"
+        notices = await self._flows_leaving(queue)
         batch: list[bytes] = []
-        async for key in self.redis.scan_iter(match=pattern, count=1000):
+        async for key in self.redis.scan_iter(match=_glob(k.base) + "*", count=1000):
             batch.append(key)
             if len(batch) >= 1000:
                 await self.redis.unlink(*batch)
@@ -484,6 +503,42 @@ class RedisStore(Store):
             await self.redis.unlink(*batch)
         await self.redis.srem(queues_set(self.prefix), queue)
         self._known_queues.discard(queue)
+        for notice in notices:
+            await self._notice(queue, notice)
+
+    async def _flows_leaving(self, queue: str) -> list[list[str]]:
+        """What obliterating ``queue`` must tell other queues, as outbox notices (see
+        :meth:`_notice`): a parent elsewhere, that its unfinished child here failed
+        with reason ``removed``; a child elsewhere that a parent here waits for,
+        that it is to be removed."""
+        k = self.keys(queue)
+        notices: list[list[str]] = []
+        unfinished = (k.wait, k.prio, k.delayed, k.active, k.wchildren)
+        for key in unfinished:
+            is_list = key == k.wait
+            start = 0
+            while True:
+                span = (start, start + 999)
+                page: Any = (self.redis.lrange if is_list else self.redis.zrange)(key, *span)
+                chunk: list[bytes] = await self._guard(page)
+                if not chunk:
+                    break
+                start += len(chunk)
+                async with self.redis.pipeline(transaction=False) as p:
+                    for raw in chunk:
+                        p.hmget(k.job(_s(raw)), ["pq", "pid", "fpf"])
+                    parents = await self._guard(p.execute())
+                for raw, (pq, pid, fpf) in zip(chunk, parents, strict=True):
+                    if pq is not None and _s(pq) != queue:
+                        notices.append([_s(raw), _s(pq), _s(pid), _s(fpf or b"1"), "f", "removed"])
+        pend = k.pending_children("")
+        async for key in self.redis.scan_iter(match=_glob(pend) + "*", count=1000):
+            parent = _s(key)[len(pend) :]
+            for ref in sorted(_s(r) for r in await self._guard(self.redis.smembers(key))):
+                child_queue, child = split_ref(ref)
+                if child_queue != queue:
+                    notices.append([parent, child_queue, child, "0", "x", ""])
+        return notices
 
     # ---- schedules ----------------------------------------------------------------
     async def upsert_schedule(self, key: str, spec: bytes, next_at: int) -> bool:
@@ -559,13 +614,16 @@ class RedisStore(Store):
             )
 
     async def redrive(self, queue: str, job_id: str) -> None:
-        if int(await self._run("redrive", queue, "id", job_id)) != 1:
+        moved = int(await self._run("redrive", queue, "id", job_id))
+        await self._deliver(queue)
+        if moved != 1:
             raise InvalidTransition(f"job {job_id} is not a dead letter of queue {queue!r}")
 
     async def redrive_dead(
         self, queue: str, start: int, batch: int, name: str, reason: str
     ) -> tuple[int, int]:
         moved, seen = await self._run("redrive", queue, "filter", start, batch, name, reason)
+        await self._deliver(queue)
         return int(moved), int(seen)
 
     async def purge_dead(self, queue: str) -> int:
@@ -751,3 +809,8 @@ class _RedisWaiter(Waiter):
 
     async def close(self) -> None:
         await self._client.aclose(close_connection_pool=True)
+
+
+def _glob(prefix: str) -> str:
+    """``prefix`` escaped for a SCAN MATCH pattern."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in prefix)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from workhorse.store.base import LIMIT_FIELDS
+from workhorse.store.base import LIMIT_FIELDS, split_ref
+from workhorse.store.sqlite.ops_flow import awaited
 from workhorse.store.sqlite.tx import (
     Tx,
     delete_jobs,
@@ -15,6 +16,7 @@ from workhorse.store.sqlite.tx import (
 )
 
 _PENDING = ("waiting", "prioritized", "delayed")
+_FINISHED = ("completed", "failed")
 _OBLITERATE_BATCH = 5000
 #: Settings of a job sent back to waiting with fresh attempts (retry, redrive).
 _FRESH = (
@@ -33,9 +35,12 @@ def cancel(tx: Tx, job_id: str) -> str | None:
     if state == "active":
         tx.conn.execute("UPDATE jobs SET cancel = 1 WHERE pk = ?", (pk,))
         tx.emit("cancelling", job_id)
-    elif state in _PENDING:
+    elif state in _PENDING or state == "waiting-children":
+        children = awaited(tx, [job_id])
         tx.conn.execute("UPDATE jobs SET cancel = 1 WHERE pk = ?", (pk,))
         fail_now(tx, state, (pk, job_id, kf), "cancelled", "", made)
+        for sub, child in children:
+            cancel(sub, child)
     return state
 
 
@@ -59,15 +64,49 @@ def retry(tx: Tx, state: str, limit: int, job_ids: Sequence[str]) -> int:
             (tx.queue, state, limit),
         ).fetchall()
     for pk, job_id, prio in rows:
-        make_ready(
-            tx,
-            state,
-            int(pk),
-            int(prio),
-            _FRESH,
-        )
+        rerun(tx, state, int(pk), str(job_id), int(prio))
         tx.emit("waiting", str(job_id), retried="1")
     return len(rows)
+
+
+def rerun(tx: Tx, frm: str, pk: int, job_id: str, prio: int) -> None:
+    """Send a finished job back with fresh attempts (retry, redrive).  A flow parent
+    first re-runs its children recorded as failed, and waits for them: each one that
+    failed is rerun too (down the tree), one that completed since gives its result,
+    one pending or running again is waited for, and one that no longer exists stays
+    recorded as failed."""
+    conn = tx.conn
+    waits = False
+    for (ref,) in conn.execute(
+        "SELECT ref FROM children WHERE queue = ? AND parent = ? AND state = 'f'",
+        (tx.queue, job_id),
+    ).fetchall():
+        queue, child = split_ref(str(ref))
+        sub = tx.on(queue)
+        row = conn.execute(
+            "SELECT pk, state, prio, result FROM jobs WHERE queue = ? AND id = ?", (queue, child)
+        ).fetchone()
+        if row is None:
+            continue
+        if row[1] == "completed":
+            kind, value = "c", row[3]
+        else:
+            if row[1] == "failed":
+                rerun(sub, "failed", int(row[0]), child, int(row[2]))
+                sub.emit("waiting", child, retried="1")
+            kind, value, waits = "pending", None, True
+        conn.execute(
+            "UPDATE children SET state = ?, value = ? WHERE queue = ? AND parent = ? AND ref = ?",
+            (kind, value, tx.queue, job_id, ref),
+        )
+    if not waits:
+        make_ready(tx, frm, pk, prio, _FRESH)
+        return
+    tx.move(frm, "waiting-children")
+    conn.execute(
+        f"UPDATE jobs SET state = 'waiting-children', rank = ?, {_FRESH} WHERE pk = ?",
+        (tx.now, pk),
+    )
 
 
 # ---- dead letters ---------------------------------------------------------------------
@@ -86,7 +125,7 @@ def update_data(tx: Tx, job_id: str, data: str) -> int:
 
 
 def _redrive(tx: Tx, pk: int, job_id: str, prio: int) -> None:
-    make_ready(tx, "failed", pk, prio, _FRESH)
+    rerun(tx, "failed", pk, job_id, prio)
     tx.emit("waiting", job_id, redriven="1")
 
 
@@ -153,11 +192,21 @@ def remove(tx: Tx, job_id: str) -> int:
         return 0
     if row[1] == "active":
         return -1
+    children = awaited(tx, [job_id])
     if row[1] not in ("completed", "failed"):
         _unfinished_gone(tx, [(int(row[0]), job_id)])
     delete_jobs(tx, [(int(row[0]), job_id)], row[1])
     tx.emit("removed", job_id, state=row[1])
+    _drop(children)
     return 1
+
+
+def _drop(children: Sequence[tuple[Tx, str]]) -> None:
+    """Remove children their parent no longer waits for (it is gone); one that is
+    running is cancelled instead."""
+    for sub, child in children:
+        if remove(sub, child) < 0:
+            cancel(sub, child)
 
 
 def clean(tx: Tx, state: str, cutoff: int, limit: int) -> list[str]:
@@ -250,13 +299,22 @@ def obliterate_batch(tx: Tx, force: bool) -> int | None:
     ):
         return None
     by_state: dict[str, list[tuple[int, str]]] = {}
-    for pk, job_id, state in conn.execute(
-        "SELECT pk, id, state FROM jobs WHERE queue = ? LIMIT ?", (q, _OBLITERATE_BATCH)
+    # Flows reaching other queues are settled as if each job were removed (this
+    # queue's own flow jobs all go anyway).
+    child_elsewhere: list[tuple[int, str]] = []
+    for pk, job_id, state, pq in conn.execute(
+        "SELECT pk, id, state, pq FROM jobs WHERE queue = ? LIMIT ?", (q, _OBLITERATE_BATCH)
     ):
         by_state.setdefault(str(state), []).append((int(pk), str(job_id)))
+        if pq is not None and pq != q and state not in _FINISHED:
+            child_elsewhere.append((int(pk), str(job_id)))
+    _unfinished_gone(tx, child_elsewhere)
+    ids = [job_id for rows in by_state.values() for _, job_id in rows]
+    children = [(sub, child) for sub, child in awaited(tx, ids) if sub is not tx]
     for state, rows in by_state.items():
         delete_jobs(tx, rows, state)
-    return sum(len(rows) for rows in by_state.values())
+    _drop(children)
+    return len(ids)
 
 
 def obliterate_rest(tx: Tx) -> None:

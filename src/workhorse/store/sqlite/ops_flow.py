@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from workhorse.store.base import FlowNode
+from workhorse.store.base import FlowNode, split_ref
 from workhorse.store.sqlite.ops_worker import add
-from workhorse.store.sqlite.tx import Tx
+from workhorse.store.sqlite.tx import Tx, marks
 
 
 def add_flow(tx: Tx, nodes: Sequence[FlowNode]) -> list[bool]:
@@ -44,6 +44,22 @@ def pending_children(tx: Tx, job_id: str) -> list[str]:
         (tx.queue, job_id),
     )
     return [str(ref) for (ref,) in rows]
+
+
+def awaited(tx: Tx, parents: Sequence[str]) -> list[tuple[Tx, str]]:
+    """The children the ``parents`` (ids in ``tx.queue``) still wait for, each as
+    ``(its queue's Tx, its id)``."""
+    out = []
+    for i in range(0, len(parents), 500):
+        chunk = parents[i : i + 500]
+        for (ref,) in tx.conn.execute(
+            f"SELECT ref FROM children WHERE queue = ? AND parent IN ({marks(len(chunk))}) "
+            "AND state = 'pending' ORDER BY parent, ref",
+            (tx.queue, *chunk),
+        ):
+            queue, child = split_ref(str(ref))
+            out.append((tx.on(queue), child))
+    return out
 
 
 def children_results(tx: Tx, job_id: str) -> tuple[dict[str, bytes], dict[str, str]]:

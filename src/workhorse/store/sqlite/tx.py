@@ -44,13 +44,20 @@ class Tx:
         "listeners",
         "maxlen",
         "now",
-        "others",
         "queue",
+        "txs",
         "wake",
         "wake_at",
     )
 
-    def __init__(self, conn: sqlite3.Connection, queue: str, now: int, maxlen: int) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        queue: str,
+        now: int,
+        maxlen: int,
+        txs: dict[str, Tx] | None = None,
+    ) -> None:
         self.conn = conn
         self.queue = queue
         self.now = now
@@ -62,21 +69,22 @@ class Tx:
         self._seq: int | None = None
         self._last_id: int | None = None
         self._moves: dict[str, int] = {}
-        self.others: dict[str, Tx] = {}  # other queues this transaction changes (flows)
+        # Every queue this transaction changes (flows reach other queues), shared by
+        # all its Tx objects: one per queue, whichever queue asks, so counters and
+        # sequences are never loaded twice.
+        self.txs: dict[str, Tx] = {queue: self} if txs is None else txs
         self.dead_added = False  # the dead-letter set grew: bound it once, at the end
 
     def on(self, queue: str) -> Tx:
         """The state of this same transaction on another queue (a flow's parent or
         child there); finished with this one."""
-        if queue == self.queue:
-            return self
-        sub = self.others.get(queue)
+        sub = self.txs.get(queue)
         if sub is None:
-            sub = self.others[queue] = Tx(self.conn, queue, self.now, self.maxlen)
+            sub = self.txs[queue] = Tx(self.conn, queue, self.now, self.maxlen, self.txs)
         return sub
 
     def all(self) -> list[Tx]:
-        return [self, *self.others.values()]
+        return list(self.txs.values())
 
     # ---- queue row ----------------------------------------------------------------
     def ensure_queue(self, known: bool = False) -> None:
@@ -142,8 +150,12 @@ class Tx:
         self.events.append((self.queue, ev, job_id, payload))
 
     def finish(self) -> None:
-        """Write what was buffered: events (and trim the stream), counters; read the
-        listeners to wake after the commit."""
+        """Write what each queue's Tx buffered: events (and trim the stream),
+        counters; read the listeners to wake after the commit."""
+        for tx in list(self.txs.values()):
+            tx._finish_queue()
+
+    def _finish_queue(self) -> None:
         conn = self.conn
         if self.dead_added:
             _bound_dead_letters(self)
@@ -172,8 +184,6 @@ class Tx:
             self.listeners = conn.execute(
                 "SELECT kind, addr FROM listeners WHERE queue = ?", (self.queue,)
             ).fetchall()
-        for sub in list(self.others.values()):
-            sub.finish()
 
 
 def insert_events(conn: sqlite3.Connection, events: list[tuple[str, str, str, str]]) -> None:

@@ -211,3 +211,75 @@ local function unlink_from(state, id)
   elseif state == 'waiting-children' then rcall('ZREM', K_WCHILD, id)
   end
 end
+
+-- ---- flows: what an admin step on a parent asks of its children ----------------
+-- A notice in this queue's outbox for child ``ref`` of job ``id``: kind 'x' remove
+-- it, 'k' cancel it, 'r' re-run it (``value``: the failure its parent recorded).
+-- The store runs flow_child.lua on the child's queue, then deletes the notice.
+-- Queue names have no colon, so a ref "queue:id" splits at its first one.
+local function tell_child(id, ref, kind, value)
+  local at = string.find(ref, ':', 1, true)
+  rcall('RPUSH', K_OUTBOX, cjson.encode({id, string.sub(ref, 1, at - 1),
+    string.sub(ref, at + 1), '0', kind, value or ''}))
+end
+
+-- Tell the children job ``id`` still waits for (before its keys go).
+local function tell_awaited(id, kind)
+  local refs = rcall('SMEMBERS', BASE .. 'pend:' .. id)
+  for i = 1, #refs do tell_child(id, refs[i], kind) end
+end
+
+-- Cancel a job: a pending one (or a parent waiting for children, which cancels
+-- them too) fails now with reason 'cancelled'; an active one is flagged and its
+-- worker stops it.  Returns the state it was in, or false.
+local function cancel_job(id)
+  local jk = jkey(id)
+  local state = rcall('HGET', jk, 'state')
+  if not state then return false end
+  if state == 'active' then
+    rcall('HSET', jk, 'cancel', '1')
+    emit('cancelling', id)
+  elseif state == 'waiting' or state == 'prioritized' or state == 'delayed'
+      or state == 'waiting-children' then
+    if state == 'waiting-children' then tell_awaited(id, 'k') end
+    unlink_from(state, id)
+    rcall('HSET', jk, 'cancel', '1')
+    fail_now(id, jk, 'cancelled', '', (tonumber(rcall('HGET', jk, 'made')) or 0))
+  end
+  return state
+end
+
+-- Delete a job that is not active, with the children it still waits for.  Returns
+-- 1, 0 when absent, -1 when active.
+local function remove_job(id)
+  local state = rcall('HGET', jkey(id), 'state')
+  if not state then return 0 end
+  if state == 'active' then return -1 end
+  tell_awaited(id, 'x')
+  unlink_from(state, id)
+  if state == 'completed' or state == 'failed' then delete_job(id) else delete_unfinished(id) end
+  emit('removed', id, 'state', state)
+  return 1
+end
+
+-- Send a finished job (already out of its finished set) back with fresh attempts:
+-- ready, or -- a flow parent with children recorded as failed -- waiting for those
+-- children, each told to re-run.  Returns true when it became ready.
+local function rerun(id, jk)
+  rcall('HSET', jk, 'made', 0, 'stalls', 0)
+  rcall('ZREM', K_DEAD, id)
+  rcall('HDEL', jk, 'error', 'stack', 'finished', 'result', 'started', 'cancel', 'token', 'dead')
+  local failed = rcall('HGETALL', BASE .. 'cf:' .. id)
+  if #failed == 0 then
+    make_ready(id, jk, job_prio(jk))
+    return true
+  end
+  rcall('DEL', BASE .. 'cf:' .. id)
+  for i = 1, #failed, 2 do
+    rcall('SADD', BASE .. 'pend:' .. id, failed[i])
+    tell_child(id, failed[i], 'r', failed[i + 1])
+  end
+  rcall('ZADD', K_WCHILD, NOW, id)
+  rcall('HSET', jk, 'state', 'waiting-children')
+  return false
+end

@@ -5,11 +5,8 @@
 -- contains ARGV[7] ('' = any); returns {redriven, looked at}.
 local function redrive(id)
   if rcall('ZREM', K_DEAD, id) == 0 then return 0 end
-  local jk = jkey(id)
   rcall('ZREM', K_FAILED, id)
-  rcall('HSET', jk, 'made', 0, 'stalls', 0)
-  rcall('HDEL', jk, 'error', 'stack', 'finished', 'result', 'started', 'cancel', 'token', 'dead')
-  make_ready(id, jk, job_prio(jk))
+  rerun(id, jkey(id))
   emit('waiting', id, 'redriven', '1')
   return 1
 end

@@ -11,10 +11,7 @@ for i = 1, #ids do
   local id = ids[i]
   local jk = jkey(id)
   if rcall('ZREM', set, id) == 1 then
-    rcall('HSET', jk, 'made', 0, 'stalls', 0)
-    rcall('ZREM', K_DEAD, id)
-    rcall('HDEL', jk, 'error', 'stack', 'finished', 'result', 'started', 'cancel', 'token', 'dead')
-    make_ready(id, jk, job_prio(jk))
+    rerun(id, jk)
     emit('waiting', id, 'retried', '1')
     n = n + 1
   elseif #ARGV >= 5 then

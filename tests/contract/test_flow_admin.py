@@ -37,6 +37,11 @@ class Parts:
             await asyncio.wait_for(worker.run(burst=True), BURST_TIMEOUT)
 
 
+async def report(store: Store, *children: FlowJob) -> FlowTree:
+    """Add a "reports" parent that merges ``children``."""
+    return await add_flow(store, FlowJob("reports", "merge", children=list(children)))
+
+
 def ref(tree: FlowTree) -> str:
     return f"{tree.job.queue_name}:{tree.job.id}"
 
@@ -60,17 +65,11 @@ async def event_names(store: Store, queue: str, job_id: str) -> list[str]:
 
 
 async def test_removing_a_parent_removes_what_it_waits_for_down_the_tree(store: Store) -> None:
-    tree = await add_flow(
+    tree = await report(
         store,
-        FlowJob(
-            "reports",
-            "merge",
-            children=[
-                FlowJob("exports", "part", 1),
-                FlowJob("exports", "part", 2),
-                FlowJob("middle", "merge", children=[FlowJob("exports", "part", 3)]),
-            ],
-        ),
+        FlowJob("exports", "part", 1),
+        FlowJob("exports", "part", 2),
+        FlowJob("middle", "merge", children=[FlowJob("exports", "part", 3)]),
     )
     running, waiting, middle = tree.children
     taken, _ = await store.fetch("exports", "tok", [], 1, 60_000)
@@ -90,16 +89,10 @@ async def test_removing_a_parent_removes_what_it_waits_for_down_the_tree(store: 
 
 
 async def test_cancelling_a_waiting_parent_cancels_what_it_waits_for(store: Store) -> None:
-    tree = await add_flow(
+    tree = await report(
         store,
-        FlowJob(
-            "reports",
-            "merge",
-            children=[
-                FlowJob("exports", "part", 1),
-                FlowJob("middle", "merge", children=[FlowJob("exports", "part", 2)]),
-            ],
-        ),
+        FlowJob("exports", "part", 1),
+        FlowJob("middle", "merge", children=[FlowJob("exports", "part", 2)]),
     )
     assert await Queue("reports", store).cancel(tree.job.id) is WC
     child, middle = tree.children
@@ -119,14 +112,7 @@ async def test_cancelling_a_waiting_parent_cancels_what_it_waits_for(store: Stor
 
 async def test_retrying_a_parent_reruns_its_failed_children_first(store: Store) -> None:
     parts = Parts()
-    tree = await add_flow(
-        store,
-        FlowJob(
-            "reports",
-            "merge",
-            children=[FlowJob("exports", "bad", 1), FlowJob("exports", "part", 2)],
-        ),
-    )
+    tree = await report(store, FlowJob("exports", "bad", 1), FlowJob("exports", "part", 2))
     bad, good = tree.children
     await parts.run(store, "exports")
     failed = await job(store, tree)
@@ -151,14 +137,7 @@ async def test_redriving_a_dead_lettered_parent_reruns_failed_children_down_the_
     store: Store,
 ) -> None:
     parts = Parts()
-    tree = await add_flow(
-        store,
-        FlowJob(
-            "reports",
-            "merge",
-            children=[FlowJob("middle", "merge", children=[FlowJob("exports", "bad", 3)])],
-        ),
-    )
+    tree = await report(store, FlowJob("middle", "merge", children=[FlowJob("exports", "bad", 3)]))
     middle = tree.children[0]
     leaf = middle.children[0]
     await parts.run(store, "exports")
@@ -183,16 +162,10 @@ async def test_retrying_a_parent_uses_what_became_of_its_failed_children(store: 
     """A failed child retried on its own and completed gives its result; one removed
     stays recorded as failed, and the parent runs with what it has."""
     parts = Parts()
-    tree = await add_flow(
+    tree = await report(
         store,
-        FlowJob(
-            "reports",
-            "merge",
-            children=[
-                FlowJob("exports", "bad", 1, fail_parent_on_failure=False),
-                FlowJob("exports", "bad", 2),
-            ],
-        ),
+        FlowJob("exports", "bad", 1, fail_parent_on_failure=False),
+        FlowJob("exports", "bad", 2),
     )
     lenient, strict = tree.children
     await parts.run(store, "exports")
@@ -221,9 +194,7 @@ async def test_retrying_a_completed_parent_runs_it_again_on_the_same_results(
     store: Store,
 ) -> None:
     parts = Parts()
-    tree = await add_flow(
-        store, FlowJob("reports", "merge", children=[FlowJob("exports", "part", 4)])
-    )
+    tree = await report(store, FlowJob("exports", "part", 4))
     await parts.run(store, "exports", "reports")
     await Queue("reports", store).retry_job(tree.job.id, JobState.COMPLETED)
     assert await state(store, tree) is JobState.WAITING
@@ -238,19 +209,11 @@ async def test_obliterating_a_queue_settles_parents_waiting_in_other_queues(
     store: Store,
 ) -> None:
     parts = Parts()
-    strict = await add_flow(
-        store, FlowJob("reports", "merge", children=[FlowJob("exports", "part", 1)])
-    )
-    lenient = await add_flow(
+    strict = await report(store, FlowJob("exports", "part", 1))
+    lenient = await report(
         store,
-        FlowJob(
-            "reports",
-            "merge",
-            children=[
-                FlowJob("exports", "part", 2, fail_parent_on_failure=False),
-                FlowJob("mail", "part", 3),
-            ],
-        ),
+        FlowJob("exports", "part", 2, fail_parent_on_failure=False),
+        FlowJob("mail", "part", 3),
     )
     await Queue("exports", store).obliterate()
 
@@ -270,16 +233,10 @@ async def test_obliterating_a_queue_settles_parents_waiting_in_other_queues(
 async def test_obliterating_a_queue_removes_the_children_its_parents_wait_for(
     store: Store,
 ) -> None:
-    tree = await add_flow(
+    tree = await report(
         store,
-        FlowJob(
-            "reports",
-            "merge",
-            children=[
-                FlowJob("exports", "part", 1),
-                FlowJob("middle", "merge", children=[FlowJob("exports", "part", 2)]),
-            ],
-        ),
+        FlowJob("exports", "part", 1),
+        FlowJob("middle", "merge", children=[FlowJob("exports", "part", 2)]),
     )
     mine = await Queue("exports", store).add("part", 5)
     await Queue("reports", store).obliterate()

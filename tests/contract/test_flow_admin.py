@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from workhorse import JobState, Queue, Worker
+from workhorse import JobState, Queue, RedisStore, Worker
 from workhorse.flow import FlowJob, FlowTree, add_flow
 from workhorse.job import Job
 from workhorse.store.base import Store
@@ -252,3 +252,19 @@ async def test_obliterating_a_queue_removes_the_children_its_parents_wait_for(
 async def test_a_queue_name_with_a_colon_is_refused(store: Store) -> None:
     with pytest.raises(ValueError, match="colons"):
         await Queue("billing:eu", store).add("x")
+
+
+async def test_a_removal_left_half_done_by_a_crash_is_finished_by_the_stalled_check(
+    store: Store,
+) -> None:
+    if not isinstance(store, RedisStore):
+        pytest.skip("the embedded store removes the whole tree in one transaction")
+    tree = await report(store, FlowJob("exports", "part", 1), FlowJob("exports", "part", 2))
+    # The parent's step alone, as if the process died before telling the children.
+    assert await store._run("remove", "reports", tree.job.id) == 1
+    assert await store.redis.llen(store.keys("reports").outbox) == 2
+    assert await total(store, "exports") == 2
+
+    await store.recover_stalled("reports", max_stalled=1)
+    assert await total(store, "exports") == 0
+    assert await store.redis.llen(store.keys("reports").outbox) == 0

@@ -4,15 +4,17 @@ clients that act like a browser (cookies, the CSRF token of the pages)."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 
 from tests.api.conftest import SECRET, Api, serve
 from workhorse.app.audit import LoggingAuditLog
+from workhorse.clock import Clock, now_ms
 from workhorse.dashboard.session import COOKIE, issue
 from workhorse.dashboard.users import DashboardUser, Role, hash_password
 from workhorse.store.base import Store
@@ -23,14 +25,24 @@ PASSWORDS = {"ops": "ops-secret-1", "watcher": "watch-secret-2"}
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
+def make_users(hasher: Callable[[str], str] = hash_password) -> list[DashboardUser]:
+    """``ops`` (admin) and ``watcher`` (viewer), their PASSWORDS hashed by ``hasher``."""
+    roles: dict[str, Role] = {"ops": "admin", "watcher": "viewer"}
+    return [
+        DashboardUser(user=user, password_hash=hasher(PASSWORDS[user]), role=role)
+        for user, role in roles.items()
+    ]
+
+
+def cheap_hash(password: str) -> str:
+    """An argon2id hash with the lowest costs, for tests that log in many times: the
+    check is the same, only its costs (read from the hash) differ."""
+    return PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash(password)
+
+
 @pytest.fixture(scope="session")
 def users() -> list[DashboardUser]:
-    return [
-        DashboardUser(user="ops", password_hash=hash_password(PASSWORDS["ops"]), role="admin"),
-        DashboardUser(
-            user="watcher", password_hash=hash_password(PASSWORDS["watcher"]), role="viewer"
-        ),
-    ]
+    return make_users()
 
 
 @dataclass
@@ -105,15 +117,23 @@ async def dash(store: Store, tmp_path: Path, users: list[DashboardUser]) -> Asyn
         yield running
 
 
-@pytest.fixture
-async def lite_dash(tmp_path: Path, users: list[DashboardUser]) -> AsyncIterator[Dash]:
-    """The dashboard on the embedded store only: for tests of the web layer alone."""
-    store = SqliteStore(tmp_path / "dash.db")
+async def lite_dashboard(
+    tmp_path: Path, users: list[DashboardUser], clock: Clock = now_ms, **settings: object
+) -> AsyncIterator[Dash]:
+    """The dashboard on the embedded store only, whose ``clock`` is the dashboard's
+    too: for tests of the web layer alone."""
+    store = SqliteStore(tmp_path / "dash.db", clock=clock)
     try:
-        async for running in dashboard(store, tmp_path, users):
+        async for running in dashboard(store, tmp_path, users, **settings):
             yield running
     finally:
         await store.close()
+
+
+@pytest.fixture
+async def lite_dash(tmp_path: Path, users: list[DashboardUser]) -> AsyncIterator[Dash]:
+    async for running in lite_dashboard(tmp_path, users):
+        yield running
 
 
 @pytest.fixture

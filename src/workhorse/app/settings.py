@@ -63,7 +63,9 @@ class Settings(BaseSettings):
     )
     # The dashboard (workhorse.dashboard): its logins, as a JSON list of
     # {"user", "password_hash" (argon2), "role": "admin" | "viewer"}; how long a
-    # login lasts (seconds); how many jobs one search looks at.
+    # login lasts (seconds); how many jobs one search looks at; how many failed
+    # logins per client address or user name lock them for the rest of a window of
+    # how many seconds (counted in each API process's memory).
     dashboard_users: list[DashboardUser] = Field(
         default_factory=list, validation_alias="WORKHORSE_DASHBOARD_USERS"
     )
@@ -72,6 +74,12 @@ class Settings(BaseSettings):
     )
     dashboard_scan_limit: int = Field(
         default=5000, ge=100, validation_alias="WORKHORSE_DASHBOARD_SCAN_LIMIT"
+    )
+    dashboard_login_max_failures: int = Field(
+        default=5, ge=1, validation_alias="WORKHORSE_DASHBOARD_LOGIN_MAX_FAILURES"
+    )
+    dashboard_login_window: float = Field(
+        default=15 * 60, gt=0, validation_alias="WORKHORSE_DASHBOARD_LOGIN_WINDOW"
     )
     # Observability (docs/observability.md): log level and format ("auto": JSON
     # lines unless on a terminal); a bearer token /metrics requires (none: open);

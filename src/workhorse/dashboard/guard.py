@@ -39,8 +39,14 @@ def settings_of(request: Request) -> Settings:
 
 
 def session_of(request: Request) -> Session | None:
-    settings = settings_of(request)
-    return read(request.app.state.secret, request.cookies.get(COOKIE), settings.dashboard_users)
+    """The session of the request, checked on every request: signed, not expired,
+    its user still there, and not ended by a "sign out everywhere" since its login."""
+    dash = dashboard_of(request)
+    users = settings_of(request).dashboard_users
+    session = read(request.app.state.secret, request.cookies.get(COOKIE), users, dash.now())
+    if session is None or dash.sign_outs.void(session):
+        return None
+    return session
 
 
 def is_secure(request: Request) -> bool:

@@ -8,20 +8,27 @@ that every page embeds in its forms; an action must send it back (form field
 a double-submit cookie instead.
 
 A user from the settings is looked up again on every request, so removing them or
-changing their role takes effect at once; logging out deletes the cookie.
+changing their role takes effect at once; logging out deletes the cookie, and "sign
+out everywhere" voids every session of a user issued until then (:class:`SignOuts`).
+
+Sessions are issued and checked by the dashboard's clock (the store's, which a test
+can move), so :func:`read` checks the expiry itself rather than letting PyJWT read
+the system time; the issue time keeps its milliseconds, so a sign-out and a login
+moments apart are never confused.
 """
 
 from __future__ import annotations
 
 import hmac
 import secrets
-import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Literal
 
 import jwt
 from starlette.responses import Response
 
+from workhorse.clock import now_ms
 from workhorse.dashboard.users import ROLES, DashboardUser, Role, find_user
 
 BASE = "/admin/queues"
@@ -40,30 +47,36 @@ class Session:
     role: Role
     csrf: str
     via: Via
+    #: When it was issued (ms since the epoch, by the dashboard's clock).
+    issued_ms: int
 
     @property
     def can_act(self) -> bool:
         return self.role == "admin"
 
 
-def issue(secret: str, user: str, role: Role, via: Via, ttl: float) -> tuple[str, Session]:
-    """A new session (with a new CSRF token) and its cookie value."""
-    session = Session(user, role, secrets.token_urlsafe(24), via)
-    now = int(time.time())
+def issue(
+    secret: str, user: str, role: Role, via: Via, ttl: float, at: int | None = None
+) -> tuple[str, Session]:
+    """A new session (with a new CSRF token) issued ``at`` (ms; default now) and its
+    cookie value."""
+    issued = now_ms() if at is None else at
+    session = Session(user, role, secrets.token_urlsafe(24), via, issued)
     claims = {
         "sub": user,
         "role": role,
         "csrf": session.csrf,
         "via": via,
         "aud": AUDIENCE,
-        "iat": now,
-        "exp": now + int(ttl),
+        "iat": issued / 1000,
+        "exp": issued // 1000 + int(ttl),
     }
     return jwt.encode(claims, secret, algorithm=ALGORITHM), session
 
 
-def read(secret: str, cookie: str | None, users: list[DashboardUser]) -> Session | None:
-    """The session of a cookie, or None (absent, forged, expired, or its user gone)."""
+def read(secret: str, cookie: str | None, users: list[DashboardUser], now: int) -> Session | None:
+    """The session of a cookie at ``now`` (ms), or None (absent, forged, expired, or
+    its user gone)."""
     if not cookie:
         return None
     try:
@@ -72,11 +85,18 @@ def read(secret: str, cookie: str | None, users: list[DashboardUser]) -> Session
             secret,
             algorithms=[ALGORITHM],
             audience=AUDIENCE,
-            options={"require": ["sub", "exp", "aud"]},
+            options={
+                "require": ["sub", "iat", "exp", "aud"],
+                "verify_exp": False,  # checked below, by the dashboard's clock
+                "verify_iat": False,
+            },
         )
     except jwt.InvalidTokenError:
         return None
     user, role, via, csrf = (claims.get(k) for k in ("sub", "role", "via", "csrf"))
+    iat, exp = claims["iat"], claims["exp"]
+    if not isinstance(iat, int | float) or not isinstance(exp, int | float) or exp * 1000 <= now:
+        return None
     if not isinstance(csrf, str) or role not in ROLES or via not in ("password", "token"):
         return None
     if via == "password":
@@ -84,7 +104,45 @@ def read(secret: str, cookie: str | None, users: list[DashboardUser]) -> Session
         if current is None:
             return None
         role = current.role
-    return Session(str(user), role, csrf, via)
+    return Session(str(user), role, csrf, via, round(iat * 1000))
+
+
+class SignOuts:
+    """ "Sign out everywhere": per user, the time up to which their sessions are void.
+
+    Nobody keeps a list of sessions (they are signed cookies), so ending them means
+    refusing, from then on, every session of the user issued until then.  The times
+    are in the memory of the API process, like the login counters
+    (:mod:`workhorse.dashboard.throttle`): another API process does not know of a
+    sign-out made here, and a restart forgets it -- the sessions it voided then work
+    again until they expire, at most ``dashboard_session_ttl`` after their login.
+    An entry is dropped once every session it voids has expired anyway.
+    """
+
+    def __init__(self) -> None:
+        # user -> (void up to, forget at), in the order of the sign-outs.
+        self._void: OrderedDict[str, tuple[int, int]] = OrderedDict()
+
+    def sign_out(self, user: str, now: int, ttl_ms: int) -> None:
+        """Void every session of ``user`` issued up to ``now`` (ms); ``ttl_ms``: how
+        long a session lasts."""
+        while self._void:
+            first, (_, forget) = next(iter(self._void.items()))
+            if forget > now:
+                break
+            del self._void[first]
+        self._void[user] = (now, now + ttl_ms)
+        self._void.move_to_end(user)
+
+    def issue_time(self, user: str, now: int) -> int:
+        """When a new session of ``user`` counts as issued: ``now``, but always after
+        their last sign-out, even within its millisecond."""
+        entry = self._void.get(user)
+        return now if entry is None else max(now, entry[0] + 1)
+
+    def void(self, session: Session) -> bool:
+        entry = self._void.get(session.user)
+        return entry is not None and session.issued_ms <= entry[0]
 
 
 def same_token(expected: str, given: str | None) -> bool:

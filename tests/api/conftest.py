@@ -8,6 +8,7 @@ import socket
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -29,6 +30,8 @@ class Api:
     settings: Settings
     service: QueueService
     tokens: dict[str, str] = field(default_factory=dict)
+    #: What ``create_app`` put on the FastAPI app's state (its parts, for tests).
+    state: Any = None
 
     def headers(self, who: str) -> dict[str, str]:
         """``anonymous`` → no header; ``alice`` / ``bob`` users; ``admin`` admin."""
@@ -78,6 +81,7 @@ async def serve(
     port = sock.getsockname()[1]
     fastapi_app = app.other_asgi_app.app  # socketio.ASGIApp → BodyLimit → FastAPI
     api = Api(f"http://127.0.0.1:{port}", config, fastapi_app.state.service)
+    api.state = fastapi_app.state
     api.tokens = {
         "alice": mint_token(SECRET, "alice"),
         "bob": mint_token(SECRET, "bob"),

@@ -3,12 +3,15 @@ over real HTTP with real logins."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 
-from tests.dashboard.conftest import BASE, Browser, Dash, cheap_hash, make_users
+from tests.dashboard.conftest import BASE, Browser, Dash, cheap_hash, dashboard, make_users
 from workhorse.dashboard.session import COOKIE
 from workhorse.dashboard.users import DashboardUser
+from workhorse.store.base import Store
 
 END = f"{BASE}/sessions/end"
 
@@ -124,3 +127,23 @@ async def test_the_sessions_page(lite_dash: Dash) -> None:
         assert page.status_code == 200
         assert "Your sessions" in page.text
         assert "data-user-row" not in page.text
+
+
+async def test_a_sign_out_reaches_every_api_process_and_outlives_a_restart(
+    store: Store, tmp_path: Path, users: list[DashboardUser]
+) -> None:
+    async for one in dashboard(store, tmp_path, users):
+        async for two in dashboard(store, tmp_path, users):
+            async with await two.login("ops") as there, await one.login("ops") as here:
+                earlier = there.http.cookies[COOKIE]
+                assert (await here.http.post(END, data={"csrf": here.csrf})).status_code == 303
+                # What the other process does every few seconds on its own:
+                await two.api.state.dashboard.sign_outs.refresh()
+                await assert_signed_out(there.http)
+            async with await two.login("ops") as fresh:
+                await assert_signed_in(fresh)
+    # A process started later (a restart) refuses the old session from the start.
+    async for again in dashboard(store, tmp_path, users):
+        async with again.client() as replay:
+            replay.cookies.set(COOKIE, earlier, path=BASE)
+            await assert_signed_out(replay)

@@ -1,6 +1,6 @@
 """The dashboard as a part of the API process: its routes, its template renderer,
-its live feed, and the login counters and sign-outs it keeps in memory, started and
-closed with the API (``create_app`` adds it)."""
+its live feed, its login counters (in memory) and the sign-outs (in the store),
+started and closed with the API (``create_app`` adds it)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ class Dashboard:
     def __init__(self) -> None:
         self.renderer = Renderer()
         self.logins = LoginThrottle()
-        self.sign_outs = SignOuts()
+        self._sign_outs: SignOuts | None = None
         self._feed: LiveFeed | None = None
         self._clock: Clock | None = None
 
@@ -41,6 +41,8 @@ class Dashboard:
 
     async def start(self, service: QueueService) -> None:
         self._clock = service.store.clock
+        self._sign_outs = SignOuts(service.store)
+        await self._sign_outs.start()
         self._feed = LiveFeed(service.queues, _summary)
         await self._feed.start()
 
@@ -54,6 +56,14 @@ class Dashboard:
         if self._feed is not None:
             await self._feed.close()
             self._feed = None
+        if self._sign_outs is not None:
+            await self._sign_outs.close()
+
+    @property
+    def sign_outs(self) -> SignOuts:
+        if self._sign_outs is None:
+            raise RuntimeError("the dashboard is not started (the API's lifespan starts it)")
+        return self._sign_outs
 
     @property
     def feed(self) -> LiveFeed:

@@ -19,9 +19,11 @@ moments apart are never confused.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
+import logging
 import secrets
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Literal
 
@@ -30,6 +32,8 @@ from starlette.responses import Response
 
 from workhorse.clock import now_ms
 from workhorse.dashboard.users import ROLES, DashboardUser, Role, find_user
+from workhorse.errors import StoreUnavailable
+from workhorse.store.base import Store
 
 BASE = "/admin/queues"
 COOKIE = "wh_dashboard"
@@ -37,6 +41,7 @@ LOGIN_CSRF_COOKIE = "wh_dashboard_login"
 FLASH_COOKIE = "wh_dashboard_flash"
 AUDIENCE = "workhorse-dashboard"
 ALGORITHM = "HS256"
+log = logging.getLogger("workhorse.dashboard")
 #: How the user proved who they are: a password from the settings, or an API token.
 Via = Literal["password", "token"]
 
@@ -112,27 +117,63 @@ class SignOuts:
 
     Nobody keeps a list of sessions (they are signed cookies), so ending them means
     refusing, from then on, every session of the user issued until then.  The times
-    are in the memory of the API process, like the login counters
-    (:mod:`workhorse.dashboard.throttle`): another API process does not know of a
-    sign-out made here, and a restart forgets it -- the sessions it voided then work
-    again until they expire, at most ``dashboard_session_ttl`` after their login.
-    An entry is dropped once every session it voids has expired anyway.
+    are kept in the store (:meth:`workhorse.store.base.Store.put_value`, for as long
+    as a session lasts), so every API process of the deployment, and one restarted,
+    knows them: each process reads them at start and again every ``refresh`` seconds
+    -- a sign-out made in another process takes effect here within that, one made in
+    this process at once.
     """
 
-    def __init__(self) -> None:
-        # user -> (void up to, forget at), in the order of the sign-outs.
-        self._void: OrderedDict[str, tuple[int, int]] = OrderedDict()
+    PREFIX = "dashboard:signout:"
 
-    def sign_out(self, user: str, now: int, ttl_ms: int) -> None:
+    def __init__(self, store: Store, refresh: float = 2.0) -> None:
+        self.store = store
+        self.refresh_interval = refresh
+        # user -> (void up to, forget at): the store's view plus this process's own.
+        self._void: dict[str, tuple[int, int]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Read the sign-outs now (a restarted process refuses voided sessions from
+        its first request), then keep reading them."""
+        await self.refresh()
+        self._task = asyncio.create_task(self._keep_reading(), name="wh-dashboard-signouts")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def refresh(self) -> None:
+        found = await self.store.values(self.PREFIX)
+        void: dict[str, tuple[int, int]] = {}
+        for key, value in found.items():
+            at, _, forget = value.decode().partition(":")
+            void[key[len(self.PREFIX) :]] = (int(at), int(forget))
+        # Keep this process's own sign-outs that a read begun before them missed.
+        now = self.store.clock()
+        for user, entry in self._void.items():
+            if entry[1] > now and entry[0] > void.get(user, (-1, 0))[0]:
+                void[user] = entry
+        self._void = void
+
+    async def _keep_reading(self) -> None:
+        while True:
+            await asyncio.sleep(self.refresh_interval)
+            try:
+                await self.refresh()
+            except StoreUnavailable as exc:  # keep the last known sign-outs meanwhile
+                log.warning("dashboard: cannot read the sign-outs: %s", exc)
+
+    async def sign_out(self, user: str, now: int, ttl_ms: int) -> None:
         """Void every session of ``user`` issued up to ``now`` (ms); ``ttl_ms``: how
-        long a session lasts."""
-        while self._void:
-            first, (_, forget) = next(iter(self._void.items()))
-            if forget > now:
-                break
-            del self._void[first]
-        self._void[user] = (now, now + ttl_ms)
-        self._void.move_to_end(user)
+        long a session lasts (the sign-out is kept that long: no session it voids
+        outlives it)."""
+        entry = (max(now, self._void.get(user, (now, 0))[0]), now + ttl_ms)
+        await self.store.put_value(self.PREFIX + user, f"{entry[0]}:{entry[1]}".encode(), ttl_ms)
+        self._void[user] = entry
 
     def issue_time(self, user: str, now: int) -> int:
         """When a new session of ``user`` counts as issued: ``now``, but always after

@@ -4,8 +4,8 @@ user named by an admin API token).
 
 The page ``/admin/queues/sessions`` offers it; the POST carries the page's CSRF token
 and is written to the audit log before it takes effect, like every dashboard action
-(:mod:`workhorse.dashboard.actions`).  What "ended" means, and its limits (one API
-process, until a restart), is told by :class:`workhorse.dashboard.session.SignOuts`.
+(:mod:`workhorse.dashboard.actions`).  What "ended" means, and how the other API
+processes learn of it, is told by :class:`workhorse.dashboard.session.SignOuts`.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ async def sign_out_everywhere(request: Request) -> Response:
     await audit.record(AuditEntry(session.user, ACTION, f"user/{user}"))
     dash = dashboard_of(request)
     ttl_ms = round(settings_of(request).dashboard_session_ttl * 1000)
-    dash.sign_outs.sign_out(user, dash.now(), ttl_ms)
+    await dash.sign_outs.sign_out(user, dash.now(), ttl_ms)
     secure = is_secure(request)
     if user == session.user:  # this session ended too
         response = RedirectResponse(BASE + "/login", status_code=303)

@@ -457,6 +457,17 @@ class Store(ABC):
         """When the job that has been ready longest (waiting, prioritized, or
         delayed and past due) became ready, in epoch ms; None when no job is ready."""
 
+    # ---- shared values (store-wide) ------------------------------------------------
+    @abstractmethod
+    async def put_value(self, key: str, value: bytes, ttl_ms: int) -> None:
+        """Keep ``value`` under ``key`` for ``ttl_ms``, replacing any value there: a
+        little state that every process of a deployment shares (the dashboard's
+        sign-outs), not job data."""
+
+    @abstractmethod
+    async def values(self, prefix: str) -> dict[str, bytes]:
+        """The unexpired values whose key starts with ``prefix``."""
+
     # ---- events -----------------------------------------------------------------
     @abstractmethod
     async def read_events(self, queue: str, after: str, count: int = 500) -> list[Event]:

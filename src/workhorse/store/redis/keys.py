@@ -63,6 +63,12 @@ Schedules (not of one queue; hash tag ``{schedules}``)::
     P:{schedules}:spec    hash   schedule key -> spec JSON (see workhorse.schedule)
     P:{schedules}:next    zset   schedule key, score = next tick (ms)
 
+Shared values (store-wide; hash tag ``{values}``; see Store.put_value)::
+
+    P:{values}:data       hash   key -> value
+    P:{values}:exp        zset   key, score = when it expires (ms); expired keys are
+                                 dropped by the next put
+
 Workers (store-wide; hash tag ``{workers}``)::
 
     P:{workers}:info      hash   worker id -> WorkerInfo JSON (store/base.py)
@@ -201,3 +207,8 @@ def schedule_keys(prefix: str) -> tuple[str, str]:
 def worker_keys(prefix: str) -> tuple[str, str]:
     """The worker registry's info hash and heartbeat-expiry zset."""
     return f"{prefix}:{{workers}}:info", f"{prefix}:{{workers}}:alive"
+
+
+def value_keys(prefix: str) -> tuple[str, str]:
+    """The shared values' hash and expiry zset."""
+    return f"{prefix}:{{values}}:data", f"{prefix}:{{values}}:exp"

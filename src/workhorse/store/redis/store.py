@@ -37,7 +37,13 @@ from workhorse.store.base import (
     split_ref,
 )
 from workhorse.store.redis.hot import Fallback, HotConnection, pack
-from workhorse.store.redis.keys import QueueKeys, queues_set, schedule_keys, worker_keys
+from workhorse.store.redis.keys import (
+    QueueKeys,
+    queues_set,
+    schedule_keys,
+    value_keys,
+    worker_keys,
+)
 
 _SCRIPTS = (
     "add",
@@ -628,6 +634,30 @@ class RedisStore(Store):
 
     async def purge_dead(self, queue: str) -> int:
         return int(await self._run("purge_dead", queue))
+
+    # ---- shared values --------------------------------------------------------------
+    async def put_value(self, key: str, value: bytes, ttl_ms: int) -> None:
+        data, exp = value_keys(self.prefix)
+        now = self.clock()
+        expired = await self._guard(self.redis.zrangebyscore(exp, "-inf", now))
+        async with self.redis.pipeline(transaction=True) as p:
+            if expired:
+                p.hdel(data, *expired)
+                p.zrem(exp, *expired)
+            p.hset(data, key, value)
+            p.zadd(exp, {key: now + ttl_ms})
+            await self._guard(p.execute())
+
+    async def values(self, prefix: str) -> dict[str, bytes]:
+        data, exp = value_keys(self.prefix)
+        unexpired: Any = await self._guard(
+            self.redis.zrangebyscore(exp, f"({self.clock()}", "+inf")
+        )
+        live = [key for key in map(_s, unexpired) if key.startswith(prefix)]
+        if not live:
+            return {}
+        found = await self._guard(self.redis.hmget(data, live))
+        return {k: bytes(v) for k, v in zip(live, found, strict=True) if isinstance(v, bytes)}
 
     # ---- worker registry and observability --------------------------------------
     async def register_worker(self, info: WorkerInfo, ttl_ms: int) -> None:

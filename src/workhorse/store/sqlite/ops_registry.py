@@ -1,5 +1,6 @@
-"""The worker registry and the oldest ready job on the embedded store: bodies of
-transactions (the registry belongs to no queue; it runs with the queue name '')."""
+"""The worker registry, the shared values and the oldest ready job on the embedded
+store: bodies of transactions (the registry and the values belong to no queue; they
+run with the queue name '')."""
 
 from __future__ import annotations
 
@@ -88,3 +89,19 @@ def oldest_ready_at(tx: Tx) -> int | None:
     if due is not None and due[0] is not None and int(due[0]) <= tx.now:
         found.append(int(due[0]))
     return min(found) if found else None
+
+
+def put_value(tx: Tx, key: str, value: bytes, ttl_ms: int) -> None:
+    tx.conn.execute("DELETE FROM shared_values WHERE expires_at <= ?", (tx.now,))
+    tx.conn.execute(
+        "INSERT OR REPLACE INTO shared_values (key, value, expires_at) VALUES (?, ?, ?)",
+        (key, value, tx.now + ttl_ms),
+    )
+
+
+def values(tx: Tx, prefix: str) -> dict[str, bytes]:
+    rows = tx.conn.execute(
+        "SELECT key, value FROM shared_values WHERE substr(key, 1, ?) = ? AND expires_at > ?",
+        (len(prefix), prefix, tx.now),
+    )
+    return {str(key): bytes(value) for key, value in rows}

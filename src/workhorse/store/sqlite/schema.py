@@ -35,6 +35,8 @@ Schema (every table is keyed by queue name; one file holds any number of queues)
     workers         the worker registry: one row per live worker (WorkerInfo of
                     store/base.py; ``queues`` a JSON list), ``expires_at`` = when its
                     heartbeat lapses (ms); expired rows are pruned by readers
+    shared_values   small store-wide values by key (Store.put_value), with when they
+                    expire (ms); expired rows are dropped by the next put
 
 ``jobs.ready`` is when a job last became ready (ms): the start of the wait that its
 ``active`` event reports.  ``jobs.hold_delay`` is a flow parent's delay (ms), applied
@@ -52,7 +54,7 @@ from pathlib import Path
 
 from workhorse.errors import StoreUnavailable
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 META_TABLE = "workhorse_meta"
 
 _V1 = """
@@ -201,8 +203,17 @@ _V4 = """
 ALTER TABLE jobs ADD COLUMN hold_delay INTEGER;
 """
 
+# Version 5: small store-wide values shared by the processes of a deployment.
+_V5 = """
+CREATE TABLE shared_values (
+    key TEXT PRIMARY KEY,
+    value BLOB NOT NULL,
+    expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+"""
+
 #: Scripts that take the schema from version ``n`` (the key) to ``n + 1``.
-MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2, 2: _V3, 3: _V4}
+MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2, 2: _V3, 3: _V4, 4: _V5}
 
 
 class NotAWorkhorseDatabase(StoreUnavailable):

@@ -395,6 +395,13 @@ class SqliteStore(Store):
     async def purge_dead(self, queue: str) -> int:
         return await self._write(queue, ops_admin.purge_dead)
 
+    # ---- shared values --------------------------------------------------------------
+    async def put_value(self, key: str, value: bytes, ttl_ms: int) -> None:
+        await self._global(ops_registry.put_value, key, value, ttl_ms)
+
+    async def values(self, prefix: str) -> dict[str, bytes]:
+        return await self._global(ops_registry.values, prefix, write=False)
+
     # ---- worker registry and observability --------------------------------------
     async def register_worker(self, info: WorkerInfo, ttl_ms: int) -> None:
         await self._global(ops_registry.register, info, ttl_ms)

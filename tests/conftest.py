@@ -18,6 +18,7 @@ import pytest
 import redis
 from playwright.async_api import Browser, async_playwright
 
+from tests.clocks import FakeClock
 from workhorse import Queue, RedisStore
 from workhorse.store.base import Store
 from workhorse.store.sqlite import SqliteStore
@@ -90,6 +91,17 @@ def make_store(store_kind: str, prefix: str, sqlite_path: Path) -> Iterator[Call
         s.close_sync()
     if store_kind == "redis":
         delete_prefix(prefix)  # every key the made stores wrote, and only those
+
+
+@pytest.fixture
+async def clocked_store(
+    make_store: Callable[..., Store],
+) -> AsyncIterator[tuple[Store, FakeClock]]:
+    """A store whose clock only moves when the test says (``FakeClock``)."""
+    clock = FakeClock()
+    store = make_store(clock=clock)
+    yield store, clock
+    await store.close()
 
 
 @pytest.fixture

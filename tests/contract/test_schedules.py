@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -26,18 +26,6 @@ from workhorse.schedule import (
     upsert_schedule,
 )
 from workhorse.store.base import Event, NewJob, Store
-
-
-@pytest.fixture
-async def clocked(
-    make_store: Callable[..., Store], store: Store
-) -> AsyncIterator[tuple[Store, FakeClock]]:
-    # ``store`` (unused) deletes the test's Redis keys at the end.
-    clock = FakeClock()
-    store = make_store(clock=clock)
-    yield store, clock
-    await store.close()
-
 
 EVERY_MINUTE = Schedule("sync", "emails", "send-due", {"batch": 1}, every=60)
 
@@ -74,9 +62,9 @@ async def test_processes_starting_together_create_one_schedule(
 
 
 async def test_due_tick_is_enqueued_once_even_by_two_schedulers(
-    clocked: tuple[Store, FakeClock], make_store: Callable[..., Store]
+    clocked_store: tuple[Store, FakeClock], make_store: Callable[..., Store]
 ) -> None:
-    store, clock = clocked
+    store, clock = clocked_store
     other = make_store(clock=clock)
     try:
         await upsert_schedule(store, EVERY_MINUTE)
@@ -96,8 +84,8 @@ async def test_due_tick_is_enqueued_once_even_by_two_schedulers(
         await other.close()
 
 
-async def test_missed_ticks_after_downtime_run_once(clocked: tuple[Store, FakeClock]) -> None:
-    store, clock = clocked
+async def test_missed_ticks_after_downtime_run_once(clocked_store: tuple[Store, FakeClock]) -> None:
+    store, clock = clocked_store
     await upsert_schedule(store, EVERY_MINUTE)
     first = (await list_schedules(store))[0].next_at
     clock.advance(10 * 60 + 1)  # ten ticks missed
@@ -110,9 +98,9 @@ async def test_missed_ticks_after_downtime_run_once(clocked: tuple[Store, FakeCl
 
 
 async def test_update_changes_what_is_enqueued_and_remove_stops_it(
-    clocked: tuple[Store, FakeClock],
+    clocked_store: tuple[Store, FakeClock],
 ) -> None:
-    store, clock = clocked
+    store, clock = clocked_store
     await upsert_schedule(store, EVERY_MINUTE)
     changed = Schedule(
         "sync", "emails", "send-due", {"batch": 2}, every=60, options=JobOptions(priority=1)
@@ -189,9 +177,9 @@ async def test_scheduler_loop_enqueues_ticks_until_closed(store: Store) -> None:
 
 
 async def test_trigger_enqueues_one_job_now_and_keeps_the_next_tick(
-    clocked: tuple[Store, FakeClock],
+    clocked_store: tuple[Store, FakeClock],
 ) -> None:
-    store, clock = clocked
+    store, clock = clocked_store
     await upsert_schedule(store, EVERY_MINUTE)
     before = await get_schedule(store, "sync")
     job_id = await trigger_schedule(store, "sync")
@@ -206,9 +194,9 @@ async def test_trigger_enqueues_one_job_now_and_keeps_the_next_tick(
 
 
 async def test_paused_schedule_enqueues_nothing_until_resumed(
-    clocked: tuple[Store, FakeClock],
+    clocked_store: tuple[Store, FakeClock],
 ) -> None:
-    store, clock = clocked
+    store, clock = clocked_store
     await upsert_schedule(store, EVERY_MINUTE)
     assert await pause_schedule(store, "sync") is True
     assert await pause_schedule(store, "sync") is True  # already paused: no change
@@ -250,11 +238,11 @@ async def test_paused_cron_schedule_resumes_at_its_next_cron_time(store: Store) 
 
 
 async def test_a_fired_tick_never_runs_again_even_once_its_job_is_gone(
-    clocked: tuple[Store, FakeClock],
+    clocked_store: tuple[Store, FakeClock],
 ) -> None:
     """Adding a tick's job and moving the schedule on are one step: a restarted or
     second scheduler finds the tick moved, even after retention removed the job."""
-    store, clock = clocked
+    store, clock = clocked_store
     await upsert_schedule(store, EVERY_MINUTE)
     (due,) = await store.schedules()
     clock.advance(61_000)

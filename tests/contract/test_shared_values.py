@@ -3,26 +3,16 @@ sign-outs): kept for their time to live, found by key prefix."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-
-import pytest
+from collections.abc import Callable
 
 from tests.clocks import FakeClock
 from workhorse.store.base import Store
 
 
-@pytest.fixture
-async def clocked(make_store: Callable[..., Store]) -> AsyncIterator[tuple[Store, FakeClock]]:
-    clock = FakeClock()
-    s = make_store(clock=clock)
-    yield s, clock
-    await s.close()
-
-
 async def test_values_are_found_by_prefix_and_replaced(
-    clocked: tuple[Store, FakeClock],
+    clocked_store: tuple[Store, FakeClock],
 ) -> None:
-    store, _ = clocked
+    store, _ = clocked_store
     assert await store.values("signout:") == {}
     await store.put_value("signout:ops", b"1", ttl_ms=60_000)
     await store.put_value("signout:watcher", b"2", ttl_ms=60_000)
@@ -37,9 +27,9 @@ async def test_values_are_found_by_prefix_and_replaced(
 
 
 async def test_values_expire_and_are_seen_by_another_process(
-    clocked: tuple[Store, FakeClock], make_store: Callable[..., Store]
+    clocked_store: tuple[Store, FakeClock], make_store: Callable[..., Store]
 ) -> None:
-    store, clock = clocked
+    store, clock = clocked_store
     await store.put_value("k:short", b"s", ttl_ms=1_000)
     await store.put_value("k:long", b"l", ttl_ms=10_000)
     other = make_store(clock=clock)

@@ -6,10 +6,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
-
-import pytest
 
 from tests.clocks import FakeClock
 from workhorse import Queue, Worker
@@ -31,33 +29,27 @@ def info(worker_id: str, **changes: Any) -> WorkerInfo:
     return dataclasses.replace(base, **changes)
 
 
-@pytest.fixture
-async def clocked(make_store: Callable[..., Store]) -> AsyncIterator[tuple[Store, FakeClock]]:
-    clock = FakeClock()
-    s = make_store(clock=clock)
-    yield s, clock
-    await s.close()
-
-
 async def test_register_lists_the_worker_with_the_store_clock(
-    clocked: tuple[Store, FakeClock],
+    clocked_store: tuple[Store, FakeClock],
 ) -> None:
-    store, clock = clocked
+    store, clock = clocked_store
     await store.register_worker(info("w1"), ttl_ms=10_000)
     [listed] = await store.workers()
     assert listed == info("w1", heartbeat_at=clock.now)
 
 
-async def test_register_again_updates_in_place(clocked: tuple[Store, FakeClock]) -> None:
-    store, clock = clocked
+async def test_register_again_updates_in_place(clocked_store: tuple[Store, FakeClock]) -> None:
+    store, clock = clocked_store
     await store.register_worker(info("w1"), ttl_ms=10_000)
     clock.advance(3)
     await store.register_worker(info("w1", active=3), ttl_ms=10_000)
     assert await store.workers() == [info("w1", active=3, heartbeat_at=clock.now)]
 
 
-async def test_listed_by_id_and_unregister_removes_one(clocked: tuple[Store, FakeClock]) -> None:
-    store, _ = clocked
+async def test_listed_by_id_and_unregister_removes_one(
+    clocked_store: tuple[Store, FakeClock],
+) -> None:
+    store, _ = clocked_store
     for worker_id in ("w2", "w1", "w3"):
         await store.register_worker(info(worker_id), ttl_ms=10_000)
     assert [w.id for w in await store.workers()] == ["w1", "w2", "w3"]
@@ -67,9 +59,9 @@ async def test_listed_by_id_and_unregister_removes_one(clocked: tuple[Store, Fak
 
 
 async def test_a_worker_whose_heartbeat_lapsed_is_not_live_and_is_pruned(
-    clocked: tuple[Store, FakeClock], make_store: Callable[..., Store]
+    clocked_store: tuple[Store, FakeClock], make_store: Callable[..., Store]
 ) -> None:
-    store, clock = clocked
+    store, clock = clocked_store
     await store.register_worker(info("short"), ttl_ms=1_000)
     await store.register_worker(info("long"), ttl_ms=60_000)
     clock.advance(0.5)

@@ -3,10 +3,6 @@ carry (wait, run time), rate-limit holds, and the oldest ready job."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-
-import pytest
-
 from tests.clocks import FakeClock
 from workhorse.store.base import Event, NewJob, Outcome, OutcomeKind, Store
 
@@ -17,21 +13,13 @@ def new_job(name: str = "j", **kw: object) -> NewJob:
     return NewJob(name=name, data=b"{}", opts=b"{}", **kw)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-async def clocked(make_store: Callable[..., Store]) -> AsyncIterator[tuple[Store, FakeClock]]:
-    clock = FakeClock()
-    store = make_store(clock=clock)
-    yield store, clock
-    await store.close()
-
-
 async def events(store: Store, name: str | None = None) -> list[Event]:
     found = await store.read_events(Q, "0", count=10_000)
     return [e for e in found if name is None or e.event == name]
 
 
-async def test_active_carries_the_wait_since_ready(clocked: tuple[Store, FakeClock]) -> None:
-    store, clock = clocked
+async def test_active_carries_the_wait_since_ready(clocked_store: tuple[Store, FakeClock]) -> None:
+    store, clock = clocked_store
     [(job_id, _)] = await store.add(Q, [new_job()])
     clock.advance(2.5)
     taken, _ = await store.fetch(Q, "tok", [], 1, 30_000)
@@ -42,9 +30,9 @@ async def test_active_carries_the_wait_since_ready(clocked: tuple[Store, FakeClo
 
 
 async def test_the_wait_of_a_delayed_job_starts_at_its_due_time(
-    clocked: tuple[Store, FakeClock],
+    clocked_store: tuple[Store, FakeClock],
 ) -> None:
-    store, clock = clocked
+    store, clock = clocked_store
     await store.add(Q, [new_job(delay_ms=1_000)])
     clock.advance(4)  # due after 1 s, taken 3 s later
     taken, _ = await store.fetch(Q, "tok", [], 1, 30_000)
@@ -54,9 +42,9 @@ async def test_the_wait_of_a_delayed_job_starts_at_its_due_time(
 
 
 async def test_the_wait_of_a_retry_starts_when_it_is_ready_again(
-    clocked: tuple[Store, FakeClock],
+    clocked_store: tuple[Store, FakeClock],
 ) -> None:
-    store, clock = clocked
+    store, clock = clocked_store
     [(job_id, _)] = await store.add(Q, [new_job()])
     await store.fetch(Q, "tok", [], 1, 30_000)
     clock.advance(1)
@@ -70,9 +58,9 @@ async def test_the_wait_of_a_retry_starts_when_it_is_ready_again(
 
 
 async def test_finishing_events_carry_how_long_the_attempt_ran(
-    clocked: tuple[Store, FakeClock],
+    clocked_store: tuple[Store, FakeClock],
 ) -> None:
-    store, clock = clocked
+    store, clock = clocked_store
     ids = [i for i, _ in await store.add(Q, [new_job("a"), new_job("b"), new_job("c")])]
     await store.fetch(Q, "tok", [], 3, 60_000)
     clock.advance(1.25)
@@ -105,9 +93,9 @@ async def test_a_failure_that_did_not_run_in_a_worker_has_no_duration(store: Sto
 
 
 async def test_a_take_held_back_by_the_queue_rate_window_is_an_event(
-    clocked: tuple[Store, FakeClock],
+    clocked_store: tuple[Store, FakeClock],
 ) -> None:
-    store, clock = clocked
+    store, clock = clocked_store
     await store.set_limits(Q, {"rate_max": 2, "rate_per": 60_000})
     await store.add(Q, [new_job() for _ in range(5)])
     taken, _ = await store.fetch(Q, "tok", [], 2, 60_000)
@@ -148,9 +136,9 @@ async def test_oldest_ready_at_none_when_nothing_is_ready(store: Store) -> None:
 
 
 async def test_oldest_ready_at_looks_at_every_priority_level_and_due_jobs(
-    clocked: tuple[Store, FakeClock],
+    clocked_store: tuple[Store, FakeClock],
 ) -> None:
-    store, clock = clocked
+    store, clock = clocked_store
     t0 = clock.now
     await store.add(Q, [new_job(priority=10)])  # low priority, ready at t0
     clock.advance(1)
@@ -174,9 +162,9 @@ async def test_oldest_ready_at_looks_at_every_priority_level_and_due_jobs(
 
 
 async def test_oldest_ready_at_follows_the_waiting_order(
-    clocked: tuple[Store, FakeClock],
+    clocked_store: tuple[Store, FakeClock],
 ) -> None:
-    store, clock = clocked
+    store, clock = clocked_store
     first = clock.now
     await store.add(Q, [new_job()])
     clock.advance(1)

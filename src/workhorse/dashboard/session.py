@@ -20,7 +20,6 @@ moments apart are never confused.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import logging
 import secrets
@@ -30,6 +29,7 @@ from typing import Literal
 import jwt
 from starlette.responses import Response
 
+from workhorse.background import stop
 from workhorse.clock import now_ms
 from workhorse.dashboard.users import ROLES, DashboardUser, Role, find_user
 from workhorse.errors import StoreUnavailable
@@ -140,11 +140,8 @@ class SignOuts:
         self._task = asyncio.create_task(self._keep_reading(), name="wh-dashboard-signouts")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop(self._task)
+        self._task = None
 
     async def refresh(self) -> None:
         found = await self.store.values(self.PREFIX)

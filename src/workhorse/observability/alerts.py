@@ -22,7 +22,6 @@ when it is crossed, again at most every ``throttle`` seconds while it holds, and
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -32,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from workhorse.background import stop
 from workhorse.job import JobState
 from workhorse.observability.webhooks import RetryPlan, WebhookTarget
 from workhorse.store.base import Event, Store
@@ -267,11 +267,8 @@ class Alerter:
             self._task = asyncio.create_task(self._loop(), name="workhorse-alerts")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop(self._task)
+        self._task = None
 
     async def _loop(self) -> None:
         while True:

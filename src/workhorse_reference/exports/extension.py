@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Sequence
 
 from fastapi import APIRouter
 
 from workhorse.app.service import QueueService
+from workhorse.background import stop
 from workhorse_reference.exports.artifacts import ArtifactStore
 from workhorse_reference.exports.routes import download_router
 from workhorse_reference.exports.sweeper import Sweeper
@@ -37,8 +37,5 @@ class ExportsExtension:
             )
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop(self._task)
+        self._task = None

@@ -97,11 +97,11 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings(**overrides)
 
 
-def _reference_app(settings: Settings, mail: Any = None) -> Any:
+def _reference_app(settings: Settings, mail: Any = None, base_url: str = "") -> Any:
     """The reference application (``workhorse_reference``) for ``settings``."""
     from workhorse_reference.app import from_env
 
-    return from_env(settings, dict(os.environ), mail)
+    return from_env(settings, dict(os.environ), mail, base_url)
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -116,7 +116,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     def ready(base: str) -> None:
         print(f"Workhorse API at {base} (docs: {base}/docs) on {url}", flush=True)
 
-    def build(on_ready: Callable[[], None]) -> Any:
+    def build(base: str, on_ready: Callable[[], None]) -> Any:
         return create_app(
             settings,
             extensions=reference.extensions(),
@@ -140,9 +140,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     tokens = {user: mint_token(secret, user, admin=admin) for user, admin in DEMO_USERS}
     # The demo's e-mails go to files, unless an SMTP server is configured.
     sink = None if os.environ.get("WORKHORSE_SMTP_HOST") else MailSink(settings.data_dir / "mail")
-    reference = _reference_app(settings, sink.settings() if sink else None)
 
-    def build(on_ready: Callable[[], None]) -> Any:
+    def build(base: str, on_ready: Callable[[], None]) -> Any:
+        # Download links are absolute, to this server, so e-mails can carry them.
+        reference = _reference_app(settings, sink.settings() if sink else None, base)
         return create_app(
             settings,
             processors=reference.processors(),
@@ -200,16 +201,16 @@ def _ping(url: str) -> None:
 def _run_server(
     host: str,
     port: int,
-    build: Callable[[Callable[[], None]], Any],
+    build: Callable[[str, Callable[[], None]], Any],
     ready: Callable[[str], None],
 ) -> None:
-    """Serve the app built by ``build(on_ready)`` with uvicorn.  The socket is bound
-    here so that port 0 (any free port) reports the port actually used."""
+    """Serve the app built by ``build(base URL, on_ready)`` with uvicorn.  The socket
+    is bound here so that port 0 (any free port) reports the port actually used."""
     import uvicorn
 
     sock = socket.create_server((host, port))
     base = f"http://{host}:{sock.getsockname()[1]}"
-    app = build(lambda: ready(base))
+    app = build(base, lambda: ready(base))
     with sock:
         # Live streams (dashboard, SSE) must not hold a shutdown for long.
         uvicorn.run(app, fd=sock.fileno(), log_level="warning", timeout_graceful_shutdown=5)

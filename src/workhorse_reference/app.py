@@ -92,7 +92,13 @@ class ReferenceApp:
         """A factory per queue this process can run (calendar sync only when Google
         is configured)."""
         made: list[ProcessorFactory] = [
-            partial(ExportProcessor, db=self.db, artifacts=self.artifacts, settings=self.exports),
+            partial(
+                ExportProcessor,
+                db=self.db,
+                artifacts=self.artifacts,
+                settings=self.exports,
+                mailer=self.mailer,
+            ),
             partial(ScheduledEmailsProcessor, db=self.db, mailer=self.mailer),
             partial(WorkflowTasksProcessor, db=self.db, mailer=self.mailer),
             partial(RecurringSessionsProcessor, db=self.db),
@@ -126,11 +132,21 @@ class ReferenceApp:
 
 
 def from_env(
-    settings: Settings, environ: dict[str, str], mail: MailSettings | None = None
+    settings: Settings,
+    environ: dict[str, str],
+    mail: MailSettings | None = None,
+    base_url: str = "",
 ) -> ReferenceApp:
     """The application configured by the environment (``mail``: these SMTP settings
-    instead of ``WORKHORSE_SMTP_*``); a bad variable is a ``SystemExit`` naming it."""
+    instead of ``WORKHORSE_SMTP_*``; ``base_url``: where the API answers, the download
+    links' prefix unless ``WORKHORSE_EXPORTS_BASE_URL`` says); a bad variable is a
+    ``SystemExit`` naming it."""
     try:
-        return ReferenceApp(settings, db_url=domain_url(settings, environ), mail=mail)
+        exports = ExportSettings()
+        if base_url and not exports.base_url:
+            exports = exports.model_copy(update={"base_url": base_url})
+        return ReferenceApp(
+            settings, db_url=domain_url(settings, environ), exports=exports, mail=mail
+        )
     except (ValidationError, ValueError) as exc:
         raise SystemExit(f"error: reference application settings: {exc}") from None

@@ -32,7 +32,11 @@ def _exports() -> ExportProcessor:
     # The service only validates payloads here; its store is never called.
     service = QueueService(connect(settings.url()), registry)
     return ExportProcessor(
-        service, db=reference.db, artifacts=reference.artifacts, settings=reference.exports
+        service,
+        db=reference.db,
+        artifacts=reference.artifacts,
+        settings=reference.exports,
+        mailer=reference.mailer,
     )
 
 

@@ -74,6 +74,21 @@ async def test_export_by_post_body(api: Api, http: httpx.AsyncClient) -> None:
     assert bad.json()["detail"][0]["loc"] == ["body", "format"]
 
 
+async def test_an_export_may_ask_for_the_link_by_e_mail(api: Api, http: httpx.AsyncClient) -> None:
+    h = api.headers("alice")
+    r = await http.get("/api/export?entity=quotes&format=pdf&notify=true", headers=h)
+    assert r.status_code == 202
+    job = await api.service.get_job(EXPORTS, r.json()["jobId"])
+    assert job.data == {"entity": "quotes", "format": "pdf", "userId": "alice", "notify": True}
+    body = {"entity": "quotes", "format": "csv", "notify": True}
+    r = await http.post("/api/export", json=body, headers=h)
+    job = await api.service.get_job(EXPORTS, r.json()["jobId"])
+    assert job.data["notify"] is True
+    bad = await http.post("/api/export", json={**body, "notify": "yes"}, headers=h)
+    assert bad.status_code == 422
+    assert bad.json()["detail"][0]["loc"] == ["body", "notify"]
+
+
 async def test_generic_enqueue_validates_payload_and_options(
     api: Api, http: httpx.AsyncClient
 ) -> None:

@@ -74,3 +74,22 @@ async def test_an_export_runs_live_in_the_page(demo: Api, chromium: Browser) -> 
     assert len(contacts) == job.returnvalue["data"]["rows"] > 0
     link = row.locator("a.download")
     assert await link.inner_text() == f"Download {download.suggested_filename}"
+
+
+async def test_the_page_asks_for_the_link_by_e_mail(demo: Api, chromium: Browser) -> None:
+    page = await chromium.new_page()
+    await page.goto(demo.url + "/")
+    await page.select_option("#entity", "quotes")
+    await page.check("#notify")
+    async with page.expect_download(timeout=20_000):
+        await page.click("#start")
+    row = page.locator(".job").first
+    await row.locator(".badge.completed").wait_for(timeout=15_000)
+    job_id = await row.get_attribute("data-job-id")
+    assert job_id
+    job = await demo.service.get_job("exports", job_id)
+    assert job.data["notify"] is True
+    # This server has no absolute link base, so the page says why no e-mail went out.
+    reason = job.returnvalue["data"]["emailReason"]
+    assert "WORKHORSE_EXPORTS_BASE_URL" in reason
+    assert f"Not e-mailed: {reason}" in await row.locator(".message").inner_text()

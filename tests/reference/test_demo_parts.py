@@ -9,6 +9,8 @@ from email import policy
 from email.parser import BytesParser
 from pathlib import Path
 
+import pytest
+
 from tests.api.conftest import SECRET
 from workhorse import JobState, Queue
 from workhorse.app.queues import default_registry
@@ -16,7 +18,7 @@ from workhorse.app.service import QueueService
 from workhorse.app.settings import Settings
 from workhorse.schedule import Schedule, list_schedules, upsert_schedule
 from workhorse.store.base import Store
-from workhorse_reference.app import ReferenceApp
+from workhorse_reference.app import ReferenceApp, from_env
 from workhorse_reference.demo import InProcessScheduler, MailSink
 from workhorse_reference.mail.sender import Mailer
 from workhorse_reference.schedules import AUDIT_CLEANUP_KEY, DUE_EMAILS_KEY, RECURRING_SESSIONS_KEY
@@ -68,3 +70,17 @@ async def test_the_api_start_installs_the_reference_schedules(store: Store, tmp_
         await reference.close()
     assert set(keys) == {DUE_EMAILS_KEY, RECURRING_SESSIONS_KEY, AUDIT_CLEANUP_KEY}
     assert keys[DUE_EMAILS_KEY].cron == "*/5 * * * *"
+
+
+def test_download_links_default_to_the_servers_own_address(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = Settings(secret_key=SECRET, db_path=str(tmp_path / "wh.db"), environment="test")
+    monkeypatch.delenv("WORKHORSE_EXPORTS_BASE_URL", raising=False)
+    assert from_env(settings, {}, base_url="http://127.0.0.1:8123").artifacts.base_url == (
+        "http://127.0.0.1:8123"
+    )
+    monkeypatch.setenv("WORKHORSE_EXPORTS_BASE_URL", "https://jobs.example.com/")
+    assert from_env(settings, {}, base_url="http://127.0.0.1:8123").artifacts.base_url == (
+        "https://jobs.example.com"
+    )

@@ -167,20 +167,29 @@ async def my_jobs(
 
 @router.get("/api/export", status_code=202, response_model=Enqueued, tags=["export"])
 async def export(
-    entity: ExportEntity, format: ExportFormat, user: User, service: Service
+    entity: ExportEntity,
+    format: ExportFormat,
+    user: User,
+    service: Service,
+    notify: bool = False,
 ) -> Enqueued:
-    """The seed's export endpoint: queue an export of the caller's rows."""
-    return await _export(service, user, entity, format)
+    """The seed's export endpoint: queue an export of the caller's rows
+    (``notify=true``: also e-mail them the download link when it is ready)."""
+    return await _export(service, user, entity, format, notify)
 
 
 @router.post("/api/export", status_code=202, response_model=Enqueued, tags=["export"])
 async def export_post(body: ExportRequest, user: User, service: Service) -> Enqueued:
-    """The same, with ``{entity, format}`` as a JSON body."""
-    return await _export(service, user, body.entity, body.format)
+    """The same, with ``{entity, format, notify?}`` as a JSON body."""
+    return await _export(service, user, body.entity, body.format, body.notify)
 
 
-async def _export(service: QueueService, user: Principal, entity: str, format: str) -> Enqueued:
-    data = {"entity": entity, "format": format, "userId": user.user_id}
+async def _export(
+    service: QueueService, user: Principal, entity: str, format: str, notify: bool
+) -> Enqueued:
+    data: dict[str, Any] = {"entity": entity, "format": format, "userId": user.user_id}
+    if notify:
+        data["notify"] = True
     job = await service.add(EXPORTS, EXPORT_JOB, data, owner=user.user_id)
     return Enqueued(
         jobId=job.id,

@@ -34,6 +34,8 @@ class ExportRequest(BaseModel):
 
     entity: ExportEntity
     format: ExportFormat
+    #: E-mail the caller the download link once the file is ready.
+    notify: bool = Field(default=False, strict=True)
 
 
 class Enqueued(BaseModel):

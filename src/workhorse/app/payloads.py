@@ -4,22 +4,34 @@ The API validates every job against them before storing it."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 ExportEntity = Literal["sessions", "contacts", "quotes", "invoices", "all"]
 ExportFormat = Literal["csv", "excel", "pdf", "docx", "json"]
 
 
 class ExportPayload(BaseModel):
-    """``exports`` queue: a user's rows of ``entity`` written as a ``format`` file."""
+    """``exports`` queue: a user's rows of ``entity`` written as a ``format`` file;
+    ``notify: true`` also e-mails the user the download link once the file is ready
+    (strict, so ``"yes"`` or ``1`` is refused rather than read as true)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     entity: ExportEntity
     format: ExportFormat
     user_id: str = Field(alias="userId", min_length=1)
+    notify: bool = Field(default=False, strict=True)
+
+    @model_serializer(mode="wrap")
+    def _without_default_notify(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Stored without ``notify`` when false: an export that asks for no e-mail
+        keeps the data it always had, which workers predating the field accept."""
+        data: dict[str, Any] = handler(self)
+        if not self.notify:
+            data.pop("notify", None)
+        return data
 
 
 class CalendarSyncPayload(BaseModel):

@@ -5,6 +5,7 @@ Layout under the root directory::
 
     <queue>/<job id>/<filename>        the file
     <queue>/<job id>/.artifact.json    what it is, whose, until when (Artifact)
+    <queue>/<job id>/.notified.json    the "export ready" e-mail was sent (Notice)
     .tmp/<queue>-<job id>-<random>/    an export being written (one per attempt)
 
 Queue names and job ids are written as path segments by :func:`segment`: letters,
@@ -31,6 +32,7 @@ from workhorse_reference.exports.signing import UrlSigner
 
 URL_PREFIX = "/api/exports/files"
 META = ".artifact.json"
+NOTICE = ".notified.json"
 TMP = ".tmp"
 _PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
 
@@ -69,6 +71,23 @@ class Artifact:
 
     @classmethod
     def from_json(cls, raw: bytes) -> Artifact:
+        return cls(**json.loads(raw))
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """The record that a job's "export ready" e-mail was accepted by the mail
+    server: ``key`` is what its Message-ID was derived from (the job's id and
+    creation time), so a notice left by an earlier job with the same id is told
+    apart."""
+
+    key: str
+    message_id: str
+    to: str
+    sent_at: float  # epoch seconds
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> Notice:
         return cls(**json.loads(raw))
 
 
@@ -119,7 +138,9 @@ class ArtifactStore:
         owner: str | None,
     ) -> Artifact:
         """Move ``source`` in as job ``job_id``'s file ``filename`` (replacing an
-        earlier attempt's) and describe it; its URL expires ``url_ttl`` from now."""
+        earlier attempt's) and describe it; its URL expires ``url_ttl`` from now.
+        An earlier attempt's :class:`Notice` is kept: it records an e-mail sent for
+        the job, whichever of its files that e-mail linked to."""
         now = self.clock()
         artifact = Artifact(
             queue=queue,
@@ -136,13 +157,15 @@ class ArtifactStore:
         folder = self.folder(artifact.queue, artifact.job_id)
         folder.mkdir(parents=True, exist_ok=True)
         for old in folder.iterdir():
-            if old.name != META:
+            if old.name not in (META, NOTICE):
                 old.unlink()
-        meta = folder / f"{META}.part"
-        meta.write_text(json.dumps(asdict(artifact)))
-        os.replace(meta, folder / META)
+        _write_json(folder / META, asdict(artifact))
         os.replace(source, folder / filename)
         return artifact
+
+    def record_notice(self, queue: str, job_id: str, notice: Notice) -> None:
+        """Keep ``notice`` in the job's folder (replacing an earlier one)."""
+        _write_json(self.folder(queue, job_id) / NOTICE, asdict(notice))
 
     # ---- reading ------------------------------------------------------------------
     def folder(self, queue: str, job_id: str) -> Path:
@@ -157,6 +180,27 @@ class ArtifactStore:
         path = self.url_path(artifact)
         signature = self.signer.sign(path, artifact.expires_at)
         return f"{self.base_url}{path}?expires={artifact.expires_at}&signature={signature}"
+
+    def artifact_of(self, queue: str, job_id: str) -> Artifact | None:
+        """The artifact stored for job ``job_id`` when its file is there, whole
+        (None when there is none, or an attempt died between the description and
+        the file)."""
+        folder = self.folder(queue, job_id)
+        artifact = _read_meta(folder)
+        if artifact is None:
+            return None
+        try:
+            size = (folder / artifact.filename).stat().st_size
+        except OSError:
+            return None
+        return artifact if size == artifact.size else None
+
+    def notice(self, queue: str, job_id: str) -> Notice | None:
+        """The job's :class:`Notice`, or None when no e-mail was recorded."""
+        try:
+            return Notice.from_json((self.folder(queue, job_id) / NOTICE).read_bytes())
+        except (OSError, ValueError, TypeError):
+            return None
 
     def file(self, queue_segment: str, job_segment: str, filename: str) -> Path | None:
         """The stored file at these URL path segments, or None when it is not there."""
@@ -185,6 +229,13 @@ class ArtifactStore:
 
     def remove(self, folder: Path) -> None:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _write_json(path: Path, value: object) -> None:
+    """Write ``path`` whole or not at all (a ``.part`` file renamed over it)."""
+    part = path.with_name(f"{path.name}.part")
+    part.write_text(json.dumps(value))
+    os.replace(part, path)
 
 
 def _read_meta(folder: Path) -> Artifact | None:

@@ -1,10 +1,18 @@
 """The ``exports`` processor: count the user's rows, write the file, store it, and
-return its signed download URL.
+return its signed download URL; with ``notify: true``, also e-mail the user the link
+(:mod:`workhorse_reference.exports.notify`).
 
 The job's result is ``{"success": true, "message": ..., "data": {"url", "filename",
-"format", "entity", "rows", "bytes", "expiresAt"}}``.  Progress goes by the steps
-``query rows``, ``write file`` (rows written / rows counted) and ``store file``.
-An export too large for its format fails at once, without retries."""
+"format", "entity", "rows", "bytes", "expiresAt", "emailed", ...}}``: ``emailed`` is
+true with the ``messageId`` (and ``alreadySent`` when an earlier attempt sent it), or
+false with an ``emailReason``.  Progress goes by the steps ``query rows``, ``write
+file`` (rows written / rows counted), ``store file`` and, with ``notify``,
+``notify``.  An export too large for its format fails at once, without retries.
+
+A retry (of an attempt that failed after storing the file, e.g. on the e-mail step)
+reuses the stored file instead of exporting again, when it is this job's, for the
+same entity and format, and its link still has at least half its validity left;
+otherwise the export is written again."""
 
 from __future__ import annotations
 
@@ -24,13 +32,16 @@ from workhorse_reference.domain.db import Database
 from workhorse_reference.exports.artifacts import Artifact, ArtifactStore
 from workhorse_reference.exports.export import ExportRun
 from workhorse_reference.exports.formats import FORMATS, MAX_SHEET_ROWS, Format
+from workhorse_reference.exports.notify import NOT_REQUESTED, ExportNotifier, Notified
 from workhorse_reference.exports.rows import count_rows, user_label
 from workhorse_reference.exports.settings import ExportSettings
 from workhorse_reference.exports.tables import tables_of
 from workhorse_reference.exports.values import iso_utc
 from workhorse_reference.exports.writers.base import ExportContext
+from workhorse_reference.mail import Mailer
 
 STEPS = ("query rows", "write file", "store file")
+NOTIFY_STEP = "notify"
 
 
 class RowProgress:
@@ -75,9 +86,25 @@ def check_size(fmt: Format, counts: Mapping[str, int], settings: ExportSettings)
             )
 
 
+def reusable(found: Artifact, job: Job, payload: ExportPayload, artifacts: ArtifactStore) -> bool:
+    """Whether ``found``, the file stored for ``job`` by an earlier attempt, can be
+    its result: of the same entity, format and owner, named after this job's
+    creation time (not left by an earlier job with the same id), and with at least
+    half its link's validity left (the link is e-mailed and returned as it is)."""
+    fmt = FORMATS[payload.format]
+    return (
+        (found.entity, found.format) == (payload.entity, payload.format)
+        and found.filename == export_filename(payload, fmt, job.created_at)
+        and found.owner == (job.owner or payload.user_id)
+        and found.expires_at - artifacts.clock() >= artifacts.url_ttl / 2
+    )
+
+
 class ExportProcessor(Processor[ExportPayload]):
     """``ExportProcessor(service, db=..., artifacts=...)``; give create_app
-    ``functools.partial(ExportProcessor, db=db, artifacts=artifacts)``."""
+    ``functools.partial(ExportProcessor, db=db, artifacts=artifacts)``.  ``mailer``
+    sends the ``notify`` e-mails (default: one from ``WORKHORSE_SMTP_*``, built when
+    first needed)."""
 
     queue = EXPORTS
     pooled = "workhorse_reference.pooled:export"
@@ -89,14 +116,35 @@ class ExportProcessor(Processor[ExportPayload]):
         db: Database,
         artifacts: ArtifactStore,
         settings: ExportSettings | None = None,
+        mailer: Mailer | None = None,
     ) -> None:
         super().__init__(service)
         self.db = db
         self.artifacts = artifacts
         self.settings = settings or ExportSettings()
+        self.notifier = ExportNotifier(db, artifacts, mailer)
 
     async def process(self, job: Job, payload: ExportPayload) -> Any:
-        steps = self.steps(job, STEPS)
+        steps = self.steps(job, (*STEPS, NOTIFY_STEP) if payload.notify else STEPS)
+        found = await asyncio.to_thread(self.artifacts.artifact_of, job.queue_name, job.id)
+        if found is not None and reusable(found, job, payload, self.artifacts):
+            await steps.start("store file", "reusing the file an earlier attempt stored")
+            await job.log(f"reusing {found.filename}, stored by an earlier attempt")
+            artifact = found
+        else:
+            artifact = await self._export(job, payload, steps)
+        url = self.artifacts.url(artifact)
+        if not payload.notify:
+            await steps.finish("export ready")
+            return self._result(artifact, url, NOT_REQUESTED)
+        await steps.start(NOTIFY_STEP, "e-mailing the download link")
+        notified = await self.notifier.notify(job, payload.user_id, artifact, url)
+        how = "link e-mailed" if notified.emailed else f"not e-mailed: {notified.reason}"
+        await steps.finish(f"export ready, {how}")
+        return self._result(artifact, url, notified)
+
+    async def _export(self, job: Job, payload: ExportPayload, steps: Steps) -> Artifact:
+        """Write the export and store it as the job's file."""
         fmt = FORMATS[payload.format]
         tables = tables_of(payload.entity)
         await steps.start("query rows", "counting rows")
@@ -134,20 +182,20 @@ class ExportProcessor(Processor[ExportPayload]):
             )
         finally:
             await asyncio.to_thread(shutil.rmtree, workdir, True)
-        await steps.finish("export ready")
-        return self._result(artifact)
+        return artifact
 
-    def _result(self, artifact: Artifact) -> dict[str, Any]:
+    def _result(self, artifact: Artifact, url: str, notified: Notified) -> dict[str, Any]:
         return {
             "success": True,
             "message": f"{artifact.entity} exported as {artifact.format}: {artifact.rows:,} rows",
             "data": {
-                "url": self.artifacts.url(artifact),
+                "url": url,
                 "filename": artifact.filename,
                 "format": artifact.format,
                 "entity": artifact.entity,
                 "rows": artifact.rows,
                 "bytes": artifact.size,
                 "expiresAt": artifact.expires_iso,
+                **notified.fields(),
             },
         }

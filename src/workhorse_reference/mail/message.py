@@ -32,8 +32,10 @@ def compose(
     body: str,
     msg_id: str,
     date: dt.datetime | None = None,
+    html: str | None = None,
 ) -> EmailMessage:
-    """A plain-text message (UTF-8 where needed)."""
+    """A plain-text message (UTF-8 where needed); with ``html``, a
+    ``multipart/alternative`` whose HTML part mail clients show instead."""
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = to
@@ -41,4 +43,6 @@ def compose(
     msg["Date"] = format_datetime(date or dt.datetime.now(dt.UTC))
     msg["Message-ID"] = msg_id
     msg.set_content(body)
+    if html is not None:
+        msg.add_alternative(html, subtype="html")
     return msg

@@ -17,15 +17,19 @@ class Mailer:
     def __init__(self, settings: MailSettings) -> None:
         self.settings = settings
 
-    def message(self, *, to: str, subject: str, body: str, kind: str, key: str) -> EmailMessage:
+    def message(
+        self, *, to: str, subject: str, body: str, kind: str, key: str, html: str | None = None
+    ) -> EmailMessage:
         """A message from the configured sender whose Message-ID is derived from
-        ``kind`` and ``key`` (see :func:`~workhorse_reference.mail.message.message_id`)."""
+        ``kind`` and ``key`` (see :func:`~workhorse_reference.mail.message.message_id`);
+        ``html``: an HTML alternative of ``body``."""
         return compose(
             sender=self.settings.from_address,
             to=to,
             subject=subject,
             body=body,
             msg_id=message_id(kind, key, self.settings.domain),
+            html=html,
         )
 
     async def send(self, message: EmailMessage) -> dict[str, str]:

@@ -5,7 +5,8 @@ mailer and the Google Calendar settings from the environment, and hands out what
 each kind of process runs:
 
 - the API (``workhorse serve``): :meth:`extensions` (export downloads and their
-  sweeper, the job lifecycle audit recorder, the schedules installed at start) and
+  sweeper, the Google Calendar connect routes, the job lifecycle audit recorder,
+  the schedules installed at start) and
   :attr:`audit` (admin actions into the domain database);
 - a worker (``workhorse worker workhorse_reference.worker:create``): the processors
   of :meth:`processors`;
@@ -31,6 +32,7 @@ from workhorse.app.service import QueueService
 from workhorse.app.settings import Settings
 from workhorse_reference.audit import AuditCleanupProcessor, JobAuditRecorder, SqlAuditLog
 from workhorse_reference.calendar import CalendarSyncProcessor
+from workhorse_reference.calendar.extension import CalendarConnect
 from workhorse_reference.calendar.settings import CalendarSettings
 from workhorse_reference.domain.db import Database
 from workhorse_reference.emails import ScheduledEmailsProcessor
@@ -112,10 +114,12 @@ class ReferenceApp:
 
     def extensions(self) -> list[Extension]:
         """What the API process runs: this object first (database, schedules), then
-        the export downloads and sweeper, then the lifecycle audit recorder."""
+        the export downloads and sweeper, the calendar connect routes (their state
+        signed with the API's secret), then the lifecycle audit recorder."""
         return [
             self,
             ExportsExtension(self.artifacts, sweep_interval=self.exports.sweep_interval),
+            CalendarConnect(self.db, self.calendar, self.settings.secret()),
             JobAuditRecorder(self.db),
         ]
 

@@ -2,12 +2,32 @@
 over real HTTP (Starlette under uvicorn, on a free port in the test's event loop).
 
 It implements, with Google's JSON shapes and status codes, the part the calendar
-sync uses:
+sync and the connect flow use:
 
-- ``POST /token``: the ``refresh_token`` grant (form-encoded, client id and secret
-  checked).  A revoked or unknown refresh token answers 400 ``invalid_grant``; a
-  wrong client 401 ``invalid_client``.  Access tokens expire after
-  ``access_ttl`` seconds (or at once with :meth:`CalendarServer.expire_access_tokens`).
+- the consent screen, played by :meth:`CalendarServer.consent` (the user allows
+  access, possibly unticking scopes) and :meth:`CalendarServer.deny` (they refuse):
+  each takes the authorization URL the application built, checks it as Google
+  does (client, ``redirect_uri``, ``response_type``, ``scope``, PKCE method) and
+  returns the address Google would send the browser back to (``code`` or
+  ``error=access_denied``, with the ``state``).  :meth:`CalendarServer.authorize`
+  issues a code directly.  Codes are single use, expire after ``code_ttl`` seconds
+  (or at once with :meth:`CalendarServer.expire_codes`) and are bound to their
+  client, ``redirect_uri`` and PKCE challenge (``S256`` or ``plain``).  A refresh
+  token comes with a code only for ``access_type=offline``, and on a repeated
+  consent only with ``prompt=consent``, as Google does.
+- ``POST /token``: the ``authorization_code`` grant (a used, expired, unknown or
+  foreign code, or a wrong PKCE verifier, answers 400 ``invalid_grant``; another
+  ``redirect_uri`` 400 ``redirect_uri_mismatch``) and the ``refresh_token`` grant
+  (a revoked or unknown refresh token answers 400 ``invalid_grant``); form-encoded,
+  client id and secret checked (401 ``invalid_client``).  Access tokens expire
+  after ``access_ttl`` seconds (or at once with
+  :meth:`CalendarServer.expire_access_tokens`).
+- ``POST /revoke`` (``token`` in the form or the query): revokes the grant a
+  refresh or access token belongs to, i.e. the refresh token and every access
+  token issued with it (200); an unknown or already revoked token answers 400
+  ``invalid_token``.
+  :meth:`CalendarServer.fail_next_oauth` makes the next calls of either answer an
+  error (a 503 outage by default).
 - ``/calendar/v3/calendars/{calendarId}/events``: ``list`` (``maxResults``,
   ``pageToken`` / ``nextPageToken``, ``showDeleted``, ``singleEvents``,
   ``syncToken`` / ``nextSyncToken``; an unknown or invalidated sync token answers
@@ -21,7 +41,8 @@ sync uses:
 
 Not implemented: recurring events (``singleEvents`` is accepted and every event is
 single), time zones other than the offsets in ``dateTime``, time-range filters,
-ACLs.
+ACLs, the consent screen as a web page, the list of redirect URIs registered for
+the client (any absolute http(s) URL is accepted), scope enforcement on API calls.
 
 Tests play the calendar's owner through :meth:`add_event`, :meth:`edit_event` and
 :meth:`delete_event`, queue failures with :meth:`fail_next`, and read every request
@@ -33,6 +54,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
+import hashlib
 import json
 import re
 import secrets
@@ -40,6 +62,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import uvicorn
 from starlette.applications import Starlette
@@ -52,6 +75,7 @@ from tests.api.conftest import free_socket
 UTC = dt.UTC
 CLIENT_ID = "workhorse-test-client.apps.googleusercontent.com"
 CLIENT_SECRET = "test-client-secret"
+CALENDAR_SCOPE = "https://www.googleapis.com/auth/calendar"
 _EVENT_ID = re.compile(r"^[a-v0-9]{5,1024}$")
 _RATE_REASONS = {429: "rateLimitExceeded", 403: "rateLimitExceeded", 503: "backendError"}
 _SYNC_FORBIDDEN = ("iCalUID", "orderBy", "q", "timeMin", "timeMax", "updatedMin")
@@ -175,27 +199,62 @@ class Calendar:
 
 @dataclass
 class Account:
-    """One Google user: their refresh token, calendars and access tokens."""
+    """One Google user and their calendars."""
 
     email: str
-    refresh_token: str
     calendars: dict[str, Calendar]
+
+
+@dataclass
+class Authorization:
+    """Access a user gave one client: a refresh token and the access tokens issued
+    with it, revoked together."""
+
+    account: Account
+    refresh_token: str
+    scope: str
     revoked: bool = False
 
 
+@dataclass
+class Code:
+    """An authorization code from the consent screen."""
+
+    account: Account
+    client_id: str
+    redirect_uri: str
+    scope: str
+    with_refresh_token: bool
+    challenge: str | None
+    challenge_method: str
+    expires: dt.datetime
+    used: bool = False
+
+
+class ConsentError(Exception):
+    """What Google shows on its own error page instead of redirecting back (an
+    unknown client, a missing or bad ``redirect_uri``)."""
+
+
 class CalendarServer:
-    def __init__(self, access_ttl: int = 3599) -> None:
+    def __init__(self, access_ttl: int = 3599, code_ttl: int = 300) -> None:
         self.access_ttl = access_ttl
-        self.accounts: dict[str, Account] = {}  # by refresh token
-        self.access: dict[str, tuple[Account, dt.datetime]] = {}
+        self.code_ttl = code_ttl
+        self.accounts: dict[str, Account] = {}  # by e-mail
+        self.authorizations: dict[str, Authorization] = {}  # by refresh token
+        self.access: dict[str, tuple[Authorization, dt.datetime]] = {}
+        self.codes: dict[str, Code] = {}
+        self.consented: set[tuple[str, str]] = set()  # (e-mail, client id)
         self.requests: list[Seen] = []
         self.failures: list[Failure] = []
+        self.oauth_failures: list[tuple[int, str]] = []
         self.hooks: list[tuple[str, Callable[[], object]]] = []
         self.url = ""
         self.last_change = 0  # every write and sync-token invalidation takes a number
         self.app = Starlette(
             routes=[
                 Route("/token", self._token, methods=["POST"]),
+                Route("/revoke", self._revoke, methods=["POST"]),
                 Route("/calendar/v3/calendars/{cal}/events", self._events, methods=["GET", "POST"]),
                 Route(
                     "/calendar/v3/calendars/{cal}/events/{eid}",
@@ -214,16 +273,99 @@ class CalendarServer:
     def token_url(self) -> str:
         return f"{self.url}/token"
 
+    @property
+    def auth_url(self) -> str:
+        """The consent screen's address (played by :meth:`consent`, not served)."""
+        return f"{self.url}/o/oauth2/v2/auth"
+
+    @property
+    def revoke_url(self) -> str:
+        return f"{self.url}/revoke"
+
+    def account(self, email: str, calendars: tuple[str, ...] = ()) -> Account:
+        """The Google account of ``email`` (created with its primary calendar the
+        first time), with ``calendars`` too."""
+        found = self.accounts.setdefault(email, Account(email, {email: Calendar(email)}))
+        for cid in calendars:
+            found.calendars.setdefault(cid, Calendar(cid))
+        return found
+
     def grant(self, email: str, calendars: tuple[str, ...] = ()) -> str:
-        """A new account with a primary calendar (and ``calendars``); its refresh token."""
-        token = "1//" + secrets.token_urlsafe(24)
-        cals = {cid: Calendar(cid) for cid in (email, *calendars)}
-        self.accounts[token] = Account(email, token, cals)
-        return token
+        """The user of ``email`` (an account created if needed, with a primary
+        calendar and ``calendars``) allowed our client access: its refresh token."""
+        return self._authorization(self.account(email, calendars), CALENDAR_SCOPE).refresh_token
 
     def revoke(self, refresh_token: str) -> None:
         """The user removed our access in their Google account."""
-        self.accounts[refresh_token].revoked = True
+        self.authorizations[refresh_token].revoked = True
+
+    def is_revoked(self, refresh_token: str) -> bool:
+        return self.authorizations[refresh_token].revoked
+
+    def authorize(
+        self,
+        email: str,
+        redirect_uri: str,
+        *,
+        client_id: str = CLIENT_ID,
+        scope: str = CALENDAR_SCOPE,
+        code_challenge: str | None = None,
+        code_challenge_method: str = "plain",
+        offline: bool = True,
+        prompt_consent: bool = True,
+    ) -> str:
+        """The user of ``email`` allowed ``client_id`` ``scope`` on the consent
+        screen: the authorization code Google sends back to ``redirect_uri``."""
+        account = self.account(email)
+        first_time = (email, client_id) not in self.consented
+        self.consented.add((email, client_id))
+        code = "4/0A" + secrets.token_urlsafe(32)
+        self.codes[code] = Code(
+            account,
+            client_id,
+            redirect_uri,
+            scope,
+            offline and (prompt_consent or first_time),
+            code_challenge,
+            code_challenge_method,
+            _now() + dt.timedelta(seconds=self.code_ttl),
+        )
+        return code
+
+    def consent(self, url: str, email: str, *, scopes: tuple[str, ...] | None = None) -> str:
+        """The user of ``email`` opens the authorization ``url`` and allows access
+        (to ``scopes`` only, when given: they unticked the others).  The address
+        Google redirects their browser to: ``redirect_uri?state=..&code=..&scope=..``,
+        or ``?error=..`` for a request Google refuses after checking the client.
+        :class:`ConsentError` when Google would not redirect at all."""
+        params, redirect_uri = self._authorization_request(url)
+        back = {"state": params["state"]} if "state" in params else {}
+        problem = _consent_problem(params)
+        if problem is not None:
+            return _with_query(redirect_uri, {**back, "error": problem})
+        granted = " ".join(scopes) if scopes is not None else params["scope"]
+        code = self.authorize(
+            email,
+            redirect_uri,
+            client_id=params["client_id"],
+            scope=granted,
+            code_challenge=params.get("code_challenge"),
+            code_challenge_method=params.get("code_challenge_method", "plain"),
+            offline=params.get("access_type") == "offline",
+            prompt_consent="consent" in params.get("prompt", "").split(),
+        )
+        return _with_query(redirect_uri, {**back, "code": code, "scope": granted})
+
+    def deny(self, url: str) -> str:
+        """The user opens the authorization ``url`` and refuses: where Google sends
+        them back (``redirect_uri?error=access_denied&state=..``)."""
+        params, redirect_uri = self._authorization_request(url)
+        back = {"state": params["state"]} if "state" in params else {}
+        return _with_query(redirect_uri, {"error": "access_denied", **back})
+
+    def expire_codes(self) -> None:
+        for code in self.codes.values():
+            code.expires = _now()
 
     def expire_access_tokens(self) -> None:
         self.access.clear()
@@ -246,6 +388,13 @@ class CalendarServer:
         for 503) and a ``Retry-After`` header when given."""
         why = reason or _RATE_REASONS.get(status, "backendError")
         self.failures.extend(Failure(status, why, retry_after) for _ in range(times))
+
+    def fail_next_oauth(
+        self, status: int = 503, error: str = "internal_failure", *, times: int = 1
+    ) -> None:
+        """The next ``times`` calls of ``/token`` or ``/revoke`` answer ``status`` with
+        OAuth's error body for ``error``, doing nothing else."""
+        self.oauth_failures.extend((status, error) for _ in range(times))
 
     def after_next(self, method: str, action: Callable[[], object]) -> None:
         """Run ``action`` once the next Calendar API ``method`` call is answered
@@ -329,28 +478,88 @@ class CalendarServer:
             sock.close()
 
     # ---- OAuth ----------------------------------------------------------------------
+    def _authorization_request(self, url: str) -> tuple[dict[str, str], str]:
+        """The query of an authorization URL and its checked ``redirect_uri``."""
+        parts = urlsplit(url)
+        if url.split("?", 1)[0] != self.auth_url:
+            raise ConsentError(f"{url} is not this server's consent screen {self.auth_url}")
+        params = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        if params.get("client_id") != CLIENT_ID:
+            raise ConsentError("Error 401: invalid_client (The OAuth client was not found.)")
+        redirect_uri = params.get("redirect_uri", "")
+        target = urlsplit(redirect_uri)
+        if target.scheme not in ("http", "https") or not target.netloc or target.fragment:
+            raise ConsentError(f"Error 400: redirect_uri_mismatch ({redirect_uri!r})")
+        return params, redirect_uri
+
     async def _token(self, request: Request) -> Response:
-        form = dict(await request.form())
+        form = {k: str(v) for k, v in (await request.form()).items()}
         self._record(request, form)
+        if self.oauth_failures:
+            return _oauth_error(*self.oauth_failures.pop(0), "Backend Error")
         if form.get("client_id") != CLIENT_ID or form.get("client_secret") != CLIENT_SECRET:
             return _oauth_error(401, "invalid_client", "Unauthorized")
-        if form.get("grant_type") != "refresh_token":
-            grant = form.get("grant_type")
-            return _oauth_error(400, "unsupported_grant_type", f"Invalid grant_type: {grant}")
-        account = self.accounts.get(str(form.get("refresh_token", "")))
-        if account is None or account.revoked:
-            return _oauth_error(400, "invalid_grant", "Token has been expired or revoked.")
+        grant = form.get("grant_type")
+        if grant == "refresh_token":
+            found = self.authorizations.get(form.get("refresh_token", ""))
+            if found is None or found.revoked:
+                return _oauth_error(400, "invalid_grant", "Token has been expired or revoked.")
+            return self._tokens(found, with_refresh_token=False)
+        if grant == "authorization_code":
+            return self._redeem(form)
+        return _oauth_error(400, "unsupported_grant_type", f"Invalid grant_type: {grant}")
+
+    def _redeem(self, form: dict[str, str]) -> Response:
+        """The ``authorization_code`` grant: a code is good once, before it expires,
+        for the client, redirect URI and PKCE challenge it was issued with."""
+        code = self.codes.get(form.get("code", ""))
+        if code is None:
+            return _oauth_error(400, "invalid_grant", "Malformed auth code.")
+        used, code.used = code.used, True
+        if used or code.expires <= _now() or code.client_id != form["client_id"]:
+            return _oauth_error(400, "invalid_grant", "Bad Request")
+        if form.get("redirect_uri") != code.redirect_uri:
+            return _oauth_error(400, "redirect_uri_mismatch", "Bad Request")
+        if code.challenge is not None:
+            verifier = form.get("code_verifier")
+            if not verifier:
+                return _oauth_error(400, "invalid_grant", "Missing code verifier.")
+            if _pkce(verifier, code.challenge_method) != code.challenge:
+                return _oauth_error(400, "invalid_grant", "Invalid code verifier.")
+        found = self._authorization(code.account, code.scope)
+        return self._tokens(found, with_refresh_token=code.with_refresh_token)
+
+    def _authorization(self, account: Account, scope: str) -> Authorization:
+        found = Authorization(account, "1//" + secrets.token_urlsafe(24), scope)
+        self.authorizations[found.refresh_token] = found
+        return found
+
+    def _tokens(self, found: Authorization, *, with_refresh_token: bool) -> Response:
         token = "ya29." + secrets.token_urlsafe(32)
-        expires = _now() + dt.timedelta(seconds=self.access_ttl)
-        self.access[token] = (account, expires)
-        return JSONResponse(
-            {
-                "access_token": token,
-                "expires_in": self.access_ttl,
-                "scope": "https://www.googleapis.com/auth/calendar",
-                "token_type": "Bearer",
-            }
-        )
+        self.access[token] = (found, _now() + dt.timedelta(seconds=self.access_ttl))
+        body: dict[str, Any] = {
+            "access_token": token,
+            "expires_in": self.access_ttl,
+            "scope": found.scope,
+            "token_type": "Bearer",
+        }
+        if with_refresh_token:
+            body["refresh_token"] = found.refresh_token
+        return JSONResponse(body)
+
+    async def _revoke(self, request: Request) -> Response:
+        form = {k: str(v) for k, v in (await request.form()).items()}
+        self._record(request, form)
+        if self.oauth_failures:
+            return _oauth_error(*self.oauth_failures.pop(0), "Backend Error")
+        token = form.get("token") or request.query_params.get("token", "")
+        found = self.authorizations.get(token)
+        if found is None and token in self.access:
+            found = self.access[token][0]
+        if found is None or found.revoked:
+            return _oauth_error(400, "invalid_token", "Token expired or revoked")
+        found.revoked = True
+        return Response(status_code=200)
 
     # ---- Calendar API ---------------------------------------------------------------
     async def _events(self, request: Request) -> Response:
@@ -385,7 +594,7 @@ class CalendarServer:
         found = self.access.get(token) if scheme == "Bearer" else None
         if found is None or found[1] <= _now() or found[0].revoked:
             raise GoogleError(401, "authError", "Invalid Credentials")
-        return found[0]
+        return found[0].account
 
     def _list(self, request: Request, cal: Calendar) -> Response:
         q = request.query_params
@@ -512,7 +721,7 @@ class CalendarServer:
         return self.last_change
 
     def _account(self, email: str) -> Account:
-        return next(a for a in self.accounts.values() if a.email == email)
+        return self.accounts[email]
 
     @staticmethod
     def _calendar_of(account: Account, calendar_id: str) -> Calendar:
@@ -587,6 +796,32 @@ def _full_sync_required() -> GoogleError:
     return GoogleError(
         410, "fullSyncRequired", "Sync token is no longer valid, a full sync is required."
     )
+
+
+def _pkce(verifier: str, method: str) -> str:
+    """The challenge ``verifier`` answers (RFC 7636)."""
+    if method != "S256":
+        return verifier
+    digest = hashlib.sha256(verifier.encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def _consent_problem(params: dict[str, str]) -> str | None:
+    """The ``error`` Google redirects back with for a bad authorization request."""
+    if params.get("response_type") != "code":
+        return "unsupported_response_type"
+    if not params.get("scope"):
+        return "invalid_scope"
+    if "code_challenge" in params and params.get("code_challenge_method", "plain") not in (
+        "S256",
+        "plain",
+    ):
+        return "invalid_request"
+    return None
+
+
+def _with_query(url: str, params: dict[str, str]) -> str:
+    return f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
 
 
 def _oauth_error(status: int, error: str, description: str) -> JSONResponse:

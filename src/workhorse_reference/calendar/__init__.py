@@ -2,9 +2,12 @@
 their Google Calendar through the Calendar API v3 over HTTP.
 
 Modules: :mod:`.settings` (where Google is, which OAuth client), :mod:`.oauth`
-(access token refresh, revocation), :mod:`.client` (the API calls and their
-errors), :mod:`.events` (session <-> event fields), :mod:`.sync` (the algorithm and
-its conflict rule), :mod:`.processor` (the job), :mod:`.errors` (what is retried).
+(code exchange, access token refresh, revocation), :mod:`.client` (the API calls
+and their errors), :mod:`.events` (session <-> event fields), :mod:`.sync` (the
+algorithm and its conflict rule), :mod:`.processor` (the job), :mod:`.errors` (what
+is retried).  Connecting a calendar (the OAuth consent flow, API process only):
+:mod:`.connect` (the flow), :mod:`.state` (its signed state and PKCE verifier),
+:mod:`.routes` (its HTTP routes), :mod:`.extension` (their place in the API).
 """
 
 from workhorse.app.payloads import CalendarSyncPayload

@@ -1,4 +1,5 @@
-"""OAuth access tokens of a user's calendar link.
+"""OAuth tokens of a user's calendar link: the code exchange that creates it, access
+token refresh, revocation.
 
 Google issues short-lived access tokens (about an hour) in exchange for the
 long-lived refresh token kept on the :class:`CalendarLink`.  :class:`Credentials`
@@ -33,39 +34,114 @@ from workhorse_reference.domain.types import utcnow
 
 @dataclass(frozen=True, slots=True)
 class Grant:
-    """A token endpoint's answer.  Google may rotate the refresh token."""
+    """A token endpoint's answer.  Google may rotate the refresh token; ``scopes``
+    are the ones granted (the user may untick some on the consent screen)."""
 
     access_token: str
     expires_at: dt.datetime
     refresh_token: str | None = None
+    scopes: frozenset[str] = frozenset()
+
+
+class CodeRejected(Exception):
+    """The token endpoint refused an authorization code (``invalid_grant``): it was
+    used already, expired, or was issued for another request.  The user must go
+    through the consent screen again."""
 
 
 async def refresh_access_token(
     http: httpx.AsyncClient, settings: CalendarSettings, refresh_token: str
 ) -> Grant:
     """Exchange ``refresh_token`` for an access token (``grant_type=refresh_token``)."""
+    form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+    response, body = await _token_request(http, settings, form)
+    grant = _grant(response, body)
+    if grant is None:
+        raise _token_error(response, body)
+    return grant
+
+
+async def exchange_code(
+    http: httpx.AsyncClient,
+    settings: CalendarSettings,
+    *,
+    code: str,
+    redirect_uri: str,
+    code_verifier: str,
+) -> Grant:
+    """Exchange the authorization code the consent screen gave for a refresh token
+    and a first access token (``grant_type=authorization_code``, with the PKCE
+    verifier).  :class:`CodeRejected` on ``invalid_grant``; the errors of
+    :func:`refresh_access_token` otherwise."""
     form = {
-        "grant_type": "refresh_token",
-        "refresh_token": refresh_token,
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": redirect_uri,
+        "code_verifier": code_verifier,
+    }
+    response, body = await _token_request(http, settings, form)
+    grant = _grant(response, body)
+    if grant is None:
+        if body.get("error") == "invalid_grant":
+            raise CodeRejected(str(body.get("error_description") or "invalid_grant"))
+        raise _token_error(response, body)
+    if grant.refresh_token is None:
+        raise CalendarRefused(
+            response.status_code,
+            "no refresh token",
+            "Google granted access without a refresh token (offline access not granted)",
+        )
+    return grant
+
+
+async def revoke_token(http: httpx.AsyncClient, settings: CalendarSettings, token: str) -> None:
+    """Revoke a refresh token (and the access tokens issued with it) at Google; one
+    Google no longer knows (revoked or expired already) counts as revoked.
+    :class:`CalendarUnreachable` / :class:`CalendarRetryable` when Google could not
+    be asked, :class:`CalendarRefused` for any other refusal."""
+    try:
+        response = await http.post(settings.revoke_url, data={"token": token})
+    except httpx.TransportError as exc:
+        raise CalendarUnreachable(
+            f"Google's revocation endpoint {settings.revoke_url} did not answer: {exc!r}"
+        ) from exc
+    if response.is_success:
+        return
+    body = _json(response)
+    if response.status_code == 400 and body.get("error") == "invalid_token":
+        return
+    raise _token_error(response, body)
+
+
+async def _token_request(
+    http: httpx.AsyncClient, settings: CalendarSettings, form: dict[str, str]
+) -> tuple[httpx.Response, dict[str, Any]]:
+    client = {
         "client_id": settings.client_id,
         "client_secret": settings.client_secret.get_secret_value(),
     }
     try:
-        response = await http.post(settings.token_url, data=form)
+        response = await http.post(settings.token_url, data={**form, **client})
     except httpx.TransportError as exc:
         raise CalendarUnreachable(
             f"Google's token endpoint {settings.token_url} did not answer: {exc!r}"
         ) from exc
-    body = _json(response)
-    if response.status_code == 200 and isinstance(body.get("access_token"), str):
-        expires_in = float(body.get("expires_in", 3600))
-        rotated = body.get("refresh_token")
-        return Grant(
-            body["access_token"],
-            utcnow() + dt.timedelta(seconds=expires_in),
-            rotated if isinstance(rotated, str) else None,
-        )
-    raise _token_error(response, body)
+    return response, _json(response)
+
+
+def _grant(response: httpx.Response, body: dict[str, Any]) -> Grant | None:
+    """The grant of a successful answer; None for a refusal."""
+    if response.status_code != 200 or not isinstance(body.get("access_token"), str):
+        return None
+    expires_in = float(body.get("expires_in", 3600))
+    rotated = body.get("refresh_token")
+    scope = body.get("scope")
+    return Grant(
+        body["access_token"],
+        utcnow() + dt.timedelta(seconds=expires_in),
+        rotated if isinstance(rotated, str) else None,
+        frozenset(scope.split()) if isinstance(scope, str) else frozenset(),
+    )
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:
@@ -132,7 +208,7 @@ class Credentials:
         try:
             grant = await refresh_access_token(self.http, self.settings, self.refresh_token)
         except CredentialsRevoked as exc:
-            await mark_revoked(self.db, self.user_id, str(exc))
+            await mark_revoked(self.db, self.user_id, self.refresh_token, str(exc))
             raise
         self.access_token, self.expires_at = grant.access_token, grant.expires_at
         values: dict[str, Any] = {
@@ -148,11 +224,13 @@ class Credentials:
         self.refreshed += 1
 
 
-async def mark_revoked(db: Database, user_id: str, reason: str) -> None:
-    """Stop syncing this link until the user reconnects; keep why."""
+async def mark_revoked(db: Database, user_id: str, refresh_token: str, reason: str) -> None:
+    """Stop syncing this link until the user reconnects; keep why.  Only while the
+    link still holds ``refresh_token``: a user who reconnected in the meantime keeps
+    the new link."""
     async with db.session() as s:
         await s.execute(
             update(CalendarLink)
-            .where(CalendarLink.user_id == user_id)
+            .where(CalendarLink.user_id == user_id, CalendarLink.refresh_token == refresh_token)
             .values(revoked_at=utcnow(), last_error=reason, access_token=None)
         )

@@ -21,8 +21,9 @@ from workhorse.api.schemas import (
 )
 from workhorse.app.errors import PayloadInvalid
 from workhorse.app.payloads import ExportEntity, ExportFormat
-from workhorse.app.queues import EXPORT_JOB, EXPORTS
+from workhorse.app.queues import EXPORTS
 from workhorse.app.service import LISTED_STATES, QueueService, job_status
+from workhorse.app.submit import JobSubmitter
 from workhorse.errors import JobNotFound, StoreUnavailable
 from workhorse.job import TERMINAL, Job, JobState
 
@@ -185,16 +186,19 @@ async def export_post(body: ExportRequest, user: User, service: Service) -> Enqu
 
 
 async def _export(
-    service: QueueService, user: Principal, entity: str, format: str, notify: bool
+    service: QueueService,
+    user: Principal,
+    entity: ExportEntity,
+    format: ExportFormat,
+    notify: bool,
 ) -> Enqueued:
-    data: dict[str, Any] = {"entity": entity, "format": format, "userId": user.user_id}
-    if notify:
-        data["notify"] = True
-    job = await service.add(EXPORTS, EXPORT_JOB, data, owner=user.user_id)
+    job_id = await JobSubmitter(service).add_export_job(
+        entity=entity, format=format, user_id=user.user_id, notify=notify
+    )
     return Enqueued(
-        jobId=job.id,
+        jobId=job_id,
         message=f"export of {entity} as {format} queued",
-        statusUrl=f"/api/export/status/{job.id}",
+        statusUrl=f"/api/export/status/{job_id}",
     )
 
 

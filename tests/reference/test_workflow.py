@@ -60,9 +60,12 @@ async def add_task(
     user_id: str = "alice",
     depends_on: Sequence[str] = (),
     status: str = "pending",
+    due_at: dt.datetime | None = None,
 ) -> str:
     async with db.session() as s:
-        task = WorkflowTask(user_id=user_id, kind=kind, title=kind, params=params, status=status)
+        task = WorkflowTask(
+            user_id=user_id, kind=kind, title=kind, params=params, status=status, due_at=due_at
+        )
         s.add(task)
         await s.flush()
         for other in depends_on:

@@ -163,7 +163,8 @@ class WorkflowTask(Base):
     """One step of a user's workflow.  ``kind`` says what it does (``send_reminder``,
     ``create_follow_up``, ``set_status``) with ``params``; a task runs once every
     task it depends on (:class:`TaskDependency`) is done.  ``status``: pending ->
-    queued -> running -> done | failed."""
+    queued -> running -> done | failed; ``blocked`` when a task it depends on failed
+    for good (``result``: ``{"blockedBy", "reason"}``)."""
 
     __tablename__ = "workflow_tasks"
 

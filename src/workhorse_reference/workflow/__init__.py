@@ -5,6 +5,7 @@ for it.
 - :mod:`~workhorse_reference.workflow.payloads`: queue and job names, payload model;
 - :mod:`~workhorse_reference.workflow.params`: each kind's params;
 - :mod:`~workhorse_reference.workflow.state`: the task row's transitions;
+- :mod:`~workhorse_reference.workflow.blocking`: a failure blocks the dependents;
 - :mod:`~workhorse_reference.workflow.kinds`: what each kind does;
 - :mod:`~workhorse_reference.workflow.processor`: the queue's processor.
 """

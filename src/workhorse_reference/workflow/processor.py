@@ -1,13 +1,25 @@
 """The ``workflow-tasks`` processor: runs one task (``run`` job, ``{taskId,
 userId}``), then queues the tasks that depended on it and now have every dependency
-done, each with its task id as job id (so never twice) and marked ``queued``.
+done, each with its task id as job id (so never twice), as a job delayed until the
+task's ``due_at`` when that is later (at once otherwise), and marked ``queued``.
 
 A task already done is not run again (a retry, or a duplicate job, only queues its
 dependents again, which is idempotent).  A task whose dependencies are not all done
 completes its job with ``status: "waiting"`` and stays as it was; it is queued when
-its last dependency finishes.  A task that fails for good (bad params, a record of
-another user, a refused e-mail, attempts exhausted) is marked ``failed``, and the
-tasks depending on it stay ``pending``.
+its last dependency finishes.
+
+A task that fails for good (bad params, a record of another user, a refused e-mail,
+attempts exhausted) is marked ``failed`` and the tasks depending on it, transitively,
+``blocked``, in one transaction (:mod:`workflow.blocking`).  "For good" is decided
+here, where the error is caught: an ``UnrecoverableError``, or any error on the
+job's last attempt -- the same rule the worker applies next (this queue has no retry
+policy), so the task is failed exactly when its job is.  Deciding here rather than
+in a follower of the queue's ``failed``/``deadlettered`` events keeps the task's
+failure and the blocking in the transaction of the error, needs no extra process,
+and loses nothing when no follower runs.  What it cannot see: a last attempt ended
+from outside the handler (over its time limit, its worker lost for good, the job
+cancelled) leaves the task ``running`` and its dependents ``pending``; retrying the
+job from the dashboard runs it again.
 """
 
 from __future__ import annotations
@@ -17,7 +29,7 @@ from typing import Any
 from workhorse.app.processor import Processor
 from workhorse.app.service import QueueService
 from workhorse.errors import UnrecoverableError
-from workhorse.job import Job
+from workhorse.job import TERMINAL, Job
 from workhorse_reference.domain.db import Database
 from workhorse_reference.domain.types import utcnow
 from workhorse_reference.emails.jobs import check_owner, enqueue_once
@@ -81,12 +93,17 @@ class WorkflowTasksProcessor(Processor[WorkflowTaskPayload]):
         try:
             return await self._effect(task, last_attempt)
         except UnrecoverableError as exc:
-            await state.fail(self.db, task.id, str(exc))
+            await self._fail(job, task.id, str(exc))
             raise
         except Exception as exc:
             if last_attempt:
-                await state.fail(self.db, task.id, f"{type(exc).__name__}: {exc}")
+                await self._fail(job, task.id, f"{type(exc).__name__}: {exc}")
             raise
+
+    async def _fail(self, job: Job, task_id: str, error: str) -> None:
+        blocked = await state.fail(self.db, task_id, error)
+        if blocked:
+            await job.log(f"failed for good; blocked {len(blocked)} task(s): {', '.join(blocked)}")
 
     async def _effect(self, task: state.Task, last_attempt: bool) -> dict[str, Any] | None:
         params = parse_params(task.id, task.kind, task.params)
@@ -116,6 +133,8 @@ class WorkflowTasksProcessor(Processor[WorkflowTaskPayload]):
             delay = 0.0
             if ready.due_at is not None:
                 delay = max(0.0, (ready.due_at - utcnow()).total_seconds())
+            if delay > 0:
+                await self._drop_finished_job(ready.id)
             await enqueue_once(
                 self.service,
                 QUEUE,
@@ -128,3 +147,14 @@ class WorkflowTasksProcessor(Processor[WorkflowTaskPayload]):
             await state.mark_queued(self.db, ready.id)
             queued.append(ready.id)
         return queued
+
+    async def _drop_finished_job(self, task_id: str) -> None:
+        """Remove the task's finished job, if any (one that ran before the task was
+        ready and found it waiting): ``enqueue_once`` would retry it, which runs it
+        at once, whereas a task not due yet needs a new, delayed job.  Two
+        dependencies finishing together may both remove and add: each adds after
+        removing, so one job remains."""
+        q = self.service.queue(QUEUE)
+        existing = await q.get_job(task_id)
+        if existing is not None and existing.state in TERMINAL:
+            await q.remove(task_id)

@@ -1,5 +1,7 @@
 """A workflow task's row through its run: ``pending``/``queued`` -> ``running`` ->
-``done`` (with its ``result``) | ``failed``.
+``done`` (with its ``result``) | ``failed``; a task depending on a failed one is
+``blocked`` (see ``workflow.blocking``), and a failed task whose job is retried runs
+again (``failed`` -> ``running``).
 
 Every change is a conditional ``UPDATE`` as its transaction's first statement, so
 two runs of one task (a retry overlapping a stalled attempt, a duplicate job) agree
@@ -27,6 +29,7 @@ from workhorse.errors import UnrecoverableError
 from workhorse_reference.domain.db import Database
 from workhorse_reference.domain.models import TaskDependency, WorkflowTask
 from workhorse_reference.domain.types import utcnow
+from workhorse_reference.workflow import blocking
 
 T = WorkflowTask
 Effect = Callable[[AsyncSession], Awaitable[dict[str, Any]]]
@@ -76,13 +79,17 @@ async def start(db: Database, task_id: str, user_id: str) -> Task | NotReady:
     """Move the task to ``running`` when every task it depends on is done.  Returns
     the task (``running``, or ``done`` when an earlier run finished it) or what it
     waits for; ``UnrecoverableError`` when it does not exist, is not the user's, or
-    failed earlier."""
+    is blocked.
+
+    A ``failed`` task runs again: its job only runs after failing for good when
+    someone asked (a dashboard retry, a redrive), and a success then unblocks its
+    dependents (:func:`finish`)."""
     stmt = (
         update(T)
         .where(
             T.id == task_id,
             T.user_id == user_id,
-            T.status.in_(("pending", "queued")),
+            T.status.in_(("pending", "queued", "failed")),
             ~_open_dependencies(task_id),
         )
         .values(status="running")
@@ -98,8 +105,8 @@ async def start(db: Database, task_id: str, user_id: str) -> Task | NotReady:
             return NotReady(await _waiting_for(s, task_id))
     if task.status in ("running", "done"):
         return task
-    error = (task.result or {}).get("error", "")
-    raise UnrecoverableError(f"workflow task {task_id!r} is {task.status}: {error}".rstrip(": "))
+    reason = (task.result or {}).get("reason", "")
+    raise UnrecoverableError(f"workflow task {task_id!r} is {task.status}: {reason}".rstrip(": "))
 
 
 async def _waiting_for(s: AsyncSession, task_id: str) -> list[str]:
@@ -114,8 +121,9 @@ async def _waiting_for(s: AsyncSession, task_id: str) -> list[str]:
 
 async def finish(db: Database, task_id: str, effect: Effect) -> dict[str, Any] | None:
     """Mark the running task done and apply ``effect`` in the same transaction; its
-    return value is the task's result.  None when another run finished it first.
-    When ``effect`` raises, nothing is changed."""
+    return value is the task's result.  The tasks it blocked when it failed before
+    are unblocked in that transaction too.  None when another run finished it
+    first.  When ``effect`` raises, nothing is changed."""
     async with db.session() as s:
         mark = (
             update(T)
@@ -132,6 +140,7 @@ async def finish(db: Database, task_id: str, effect: Effect) -> dict[str, Any] |
             .values(result=result)
             .execution_options(synchronize_session=False)
         )
+        await blocking.unblock_dependents(s, task_id)
     return result
 
 
@@ -141,15 +150,20 @@ async def result_of(db: Database, task_id: str) -> dict[str, Any] | None:
     return None if row is None else row.result
 
 
-async def fail(db: Database, task_id: str, error: str) -> None:
-    """Mark the running task failed, keeping the error in its result."""
+async def fail(db: Database, task_id: str, error: str) -> list[str] | None:
+    """Mark the running task failed for good, keeping the error in its result, and
+    block every task depending on it, in one transaction.  The blocked tasks' ids;
+    None when the task was not running (a concurrent run finished it)."""
     async with db.session() as s:
-        await s.execute(
+        mark = (
             update(T)
             .where(T.id == task_id, T.status == "running")
             .values(status="failed", result={"error": error})
             .execution_options(synchronize_session=False)
         )
+        if await _rowcount(s, mark) != 1:
+            return None
+        return await blocking.block_dependents(s, task_id, error)
 
 
 @dataclass(frozen=True, slots=True)

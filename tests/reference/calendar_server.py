@@ -38,11 +38,24 @@ sync and the connect flow use:
   ``etag`` and ``updated``; a deletion keeps the event as ``status: cancelled``,
   which a sync (or ``showDeleted``) lists with only ``kind``, ``etag``, ``id`` and
   ``status``, as Google does.
+- Event times as Google keeps them: ``start`` / ``end`` hold either ``dateTime``
+  (an offset, or none with a ``timeZone`` that says where the wall-clock time is)
+  or ``date`` (all-day, the end date exclusive), and an optional ``timeZone`` (an
+  IANA name) kept and returned as given.  ``dateTime`` is answered in the calendar's
+  time zone (``UTC`` unless :meth:`CalendarServer.set_time_zone` says otherwise; the
+  list's ``timeZone`` names it), as Google does without a ``timeZone`` parameter.
+  An unknown zone answers 400 ``invalid`` "Invalid time zone definition for start
+  time.", a ``dateTime`` with neither offset nor zone 400 ``required``, start and end
+  of different kinds 400 ``invalid``, an end before the start 400
+  ``timeRangeEmpty``.  A patch merges ``start`` / ``end`` into the event's (a
+  ``null`` removes a field, e.g. ``"dateTime": null`` to make an event all-day), as
+  Google's patch semantics do; the owner's edits (:meth:`edit_event`) replace them.
 
 Not implemented: recurring events (``singleEvents`` is accepted and every event is
-single), time zones other than the offsets in ``dateTime``, time-range filters,
-ACLs, the consent screen as a web page, the list of redirect URIs registered for
-the client (any absolute http(s) URL is accepted), scope enforcement on API calls.
+single), the ``timeZone`` parameter of list and get, time-range filters, ACLs, the
+consent screen as a web page, the list of redirect URIs registered for the client
+(any absolute http(s) URL is accepted), scope enforcement on API calls.  A zone is
+known when this machine's tz database knows it (Google's list is close, not equal).
 
 Tests play the calendar's owner through :meth:`add_event`, :meth:`edit_event` and
 :meth:`delete_event`, queue failures with :meth:`fail_next`, and read every request
@@ -63,6 +76,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import uvicorn
 from starlette.applications import Starlette
@@ -77,6 +91,7 @@ CLIENT_ID = "workhorse-test-client.apps.googleusercontent.com"
 CLIENT_SECRET = "test-client-secret"
 CALENDAR_SCOPE = "https://www.googleapis.com/auth/calendar"
 _EVENT_ID = re.compile(r"^[a-v0-9]{5,1024}$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _RATE_REASONS = {429: "rateLimitExceeded", 403: "rateLimitExceeded", 503: "backendError"}
 _SYNC_FORBIDDEN = ("iCalUID", "orderBy", "q", "timeMin", "timeMax", "updatedMin")
 _WRITABLE = ("summary", "description", "location", "start", "end", "status", "colorId")
@@ -88,10 +103,15 @@ def rfc3339(when: dt.datetime) -> str:
     return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def event_time(when: dt.datetime) -> dict[str, str]:
-    """An event's ``start`` / ``end`` as this server answers it: in the calendar's
-    time zone (UTC here), to the second."""
-    return {"dateTime": when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+def event_time(when: dt.datetime, time_zone: str = "UTC") -> dict[str, str]:
+    """An event's ``start`` / ``end`` in ``time_zone`` as this server answers it
+    on a calendar in that zone: ``dateTime`` to the second with the zone's offset
+    (``Z`` for UTC), and ``timeZone``."""
+    return {"dateTime": _shown(when, time_zone), "timeZone": time_zone}
+
+
+def _shown(when: dt.datetime, time_zone: str) -> str:
+    return when.astimezone(ZoneInfo(time_zone)).isoformat("T", "seconds").replace("+00:00", "Z")
 
 
 class GoogleError(Exception):
@@ -163,7 +183,7 @@ class Event:
     status: str = "confirmed"
     sequence: int = 0
 
-    def resource(self, calendar_id: str) -> dict[str, Any]:
+    def resource(self, cal: Calendar) -> dict[str, Any]:
         if self.status == "cancelled":
             return {
                 "kind": "calendar#event",
@@ -179,13 +199,14 @@ class Event:
             "htmlLink": f"https://www.google.com/calendar/event?eid={self.id}",
             "created": rfc3339(self.created),
             "updated": rfc3339(self.updated),
-            "creator": {"email": calendar_id, "self": True},
-            "organizer": {"email": calendar_id, "self": True},
+            "creator": {"email": cal.id, "self": True},
+            "organizer": {"email": cal.id, "self": True},
             "iCalUID": f"{self.id}@google.com",
             "sequence": self.sequence,
             "reminders": {"useDefault": True},
             "eventType": "default",
             **self.fields,
+            **{part: _answered(self.fields[part], cal.time_zone) for part in ("start", "end")},
         }
 
 
@@ -193,6 +214,7 @@ class Event:
 class Calendar:
     id: str
     events: dict[str, Event] = field(default_factory=dict)
+    time_zone: str = "UTC"
     # Sync tokens at or below this change number answer 410 (see expire_sync_tokens).
     oldest_sync: int = 0
 
@@ -375,6 +397,11 @@ class CalendarServer:
         at will; the client must then list everything again)."""
         self._calendar_of(self._account(email), calendar_id).oldest_sync = self._bump()
 
+    def set_time_zone(self, email: str, time_zone: str, calendar_id: str = "primary") -> None:
+        """The owner sets the calendar's time zone (in Google Calendar's settings):
+        ``dateTime`` is answered in it, and events they create are in it."""
+        self._calendar_of(self._account(email), calendar_id).time_zone = time_zone
+
     def fail_next(
         self,
         status: int,
@@ -412,7 +439,7 @@ class CalendarServer:
     def events(self, email: str, calendar_id: str = "primary") -> dict[str, dict[str, Any]]:
         """The calendar's live (not cancelled) events, as the API shows them."""
         cal = self._calendar_of(self._account(email), calendar_id)
-        return {e.id: e.resource(cal.id) for e in cal.events.values() if e.status != "cancelled"}
+        return {e.id: e.resource(cal) for e in cal.events.values() if e.status != "cancelled"}
 
     def event(self, email: str, event_id: str, calendar_id: str = "primary") -> Event:
         return self._calendar_of(self._account(email), calendar_id).events[event_id]
@@ -427,9 +454,11 @@ class CalendarServer:
         **fields: Any,
     ) -> str:
         """The owner creates an event in Google Calendar; its id.  ``start`` / ``end``:
-        a datetime, or the API's object (``{"date": "2031-05-05"}`` for all-day)."""
+        a datetime (in the calendar's time zone), or the API's object
+        (``{"date": "2031-05-05"}`` for all-day)."""
         cal = self._calendar_of(self._account(email), calendar_id)
-        body = {"summary": summary, "start": _when(start), "end": _when(end), **fields}
+        zone = cal.time_zone
+        body = {"summary": summary, "start": _when(start, zone), "end": _when(end, zone), **fields}
         return self._insert(cal, body, at=None).id
 
     def edit_event(
@@ -442,14 +471,14 @@ class CalendarServer:
         **fields: Any,
     ) -> None:
         """The owner edits an event (``at``: when, for conflict tests; default now).
-        ``start`` / ``end`` may be given as datetimes."""
+        ``start`` / ``end`` replace the event's, and may be given as datetimes."""
         cal = self._calendar_of(self._account(email), calendar_id)
-        body = {k: _when(v) for k, v in fields.items()}
-        self._touch(cal, cal.events[event_id], body, at)
+        body = {k: _when(v, cal.time_zone) for k, v in fields.items()}
+        self._touch(cal, cal.events[event_id], body, at, merge=False)
 
     def delete_event(self, email: str, event_id: str, calendar_id: str = "primary") -> None:
         cal = self._calendar_of(self._account(email), calendar_id)
-        self._touch(cal, cal.events[event_id], {"status": "cancelled"}, None)
+        self._touch(cal, cal.events[event_id], {"status": "cancelled"}, None, merge=False)
 
     def forget_event(self, email: str, event_id: str, calendar_id: str = "primary") -> None:
         """Drop an event without a trace, as Google does with events deleted long
@@ -621,10 +650,10 @@ class CalendarServer:
             "etag": f'"{upto}"',
             "summary": cal.id,
             "updated": rfc3339(_now()),
-            "timeZone": "UTC",
+            "timeZone": cal.time_zone,
             "accessRole": "owner",
             "defaultReminders": [],
-            "items": [e.resource(cal.id) for e in items],
+            "items": [e.resource(cal) for e in items],
         }
         if more:
             body["nextPageToken"] = _encode({**page, "after": items[-1].id})
@@ -659,10 +688,10 @@ class CalendarServer:
                 raise GoogleError(400, "invalid", "Invalid resource id value.")
             if event_id in cal.events:
                 raise GoogleError(409, "duplicate", "The requested identifier already exists.")
-        return JSONResponse(self._insert(cal, body, at=None).resource(cal.id))
+        return JSONResponse(self._insert(cal, body, at=None).resource(cal))
 
     def _get(self, request: Request, cal: Calendar) -> Response:
-        return JSONResponse(self._find(cal, request).resource(cal.id))
+        return JSONResponse(self._find(cal, request).resource(cal))
 
     def _patch(self, request: Request, cal: Calendar) -> Response:
         event = self._live(cal, request)
@@ -670,12 +699,12 @@ class CalendarServer:
         if not isinstance(body, dict):
             raise GoogleError(400, "parseError", "Parse Error")
         changes = {k: v for k, v in body.items() if k in _WRITABLE}
-        self._touch(cal, event, changes, None)
-        return JSONResponse(event.resource(cal.id))
+        self._touch(cal, event, changes, None, merge=True)
+        return JSONResponse(event.resource(cal))
 
     def _delete(self, request: Request, cal: Calendar) -> Response:
         event = self._live(cal, request)
-        self._touch(cal, event, {"status": "cancelled"}, None)
+        self._touch(cal, event, {"status": "cancelled"}, None, merge=False)
         return Response(status_code=204)
 
     # ---- the calendar's data --------------------------------------------------------
@@ -699,19 +728,30 @@ class CalendarServer:
         event_id = body.get("id") or base64.b32hexencode(secrets.token_bytes(15)).decode().lower()
         now = at or _now()
         seq = self._bump()
-        fields = {k: v for k, v in _normalized(body).items() if k in _WRITABLE and k != "status"}
+        given = {k: v for k, v in body.items() if k in _WRITABLE and k != "status"}
+        fields = _changed({}, given, merge=False)
         event = Event(event_id, seq, _etag(seq), now, now, fields)
         cal.events[event_id] = event
         return event
 
     def _touch(
-        self, cal: Calendar, event: Event, changes: dict[str, Any], at: dt.datetime | None
+        self,
+        cal: Calendar,
+        event: Event,
+        changes: dict[str, Any],
+        at: dt.datetime | None,
+        *,
+        merge: bool,
     ) -> None:
-        if "start" in changes or "end" in changes:
-            event.sequence += 1
+        """Apply a write (``merge``: a patch's ``start`` / ``end`` are merged into
+        the event's; otherwise they replace them)."""
+        changes = dict(changes)
         if "status" in changes:
             event.status = changes.pop("status")
-        event.fields.update(_normalized(changes))
+        fields = _changed(event.fields, changes, merge=merge)
+        if fields["start"] != event.fields["start"] or fields["end"] != event.fields["end"]:
+            event.sequence += 1
+        event.fields = fields
         event.seq = self._bump()
         event.etag = _etag(event.seq)
         event.updated = at or _now()
@@ -741,25 +781,83 @@ def _now() -> dt.datetime:
     return dt.datetime.now(UTC)
 
 
-def _when(value: Any) -> Any:
-    return event_time(value) if isinstance(value, dt.datetime) else value
+def _when(value: Any, time_zone: str) -> Any:
+    return event_time(value, time_zone) if isinstance(value, dt.datetime) else value
 
 
-def _normalized(body: dict[str, Any]) -> dict[str, Any]:
-    """``start`` / ``end`` checked and rewritten as Google answers them."""
-    out = dict(body)
+def _changed(fields: dict[str, Any], changes: dict[str, Any], *, merge: bool) -> dict[str, Any]:
+    """An event's fields after a write, its ``start`` / ``end`` checked as Google
+    checks them and kept as :func:`_event_time` stores them (``merge``: patch
+    semantics, a ``null`` removing a field)."""
+    out = {**fields, **{k: v for k, v in changes.items() if k not in ("start", "end")}}
     for part in ("start", "end"):
-        when = body.get(part)
-        if when is None or "dateTime" not in when:
+        if part not in changes:
             continue
-        try:
-            parsed = dt.datetime.fromisoformat(when["dateTime"])
-        except (TypeError, ValueError):
-            raise GoogleError(400, "invalid", f"Invalid {part} time.") from None
-        if parsed.tzinfo is None:
-            raise GoogleError(400, "required", f"Missing time zone definition for {part} time.")
-        out[part] = {**when, **event_time(parsed)}
+        given = changes[part]
+        if not isinstance(given, dict):
+            raise GoogleError(400, "invalid", f"Invalid {part} time.")
+        merged = {**fields.get(part, {}), **given} if merge else given
+        out[part] = _event_time({k: v for k, v in merged.items() if v is not None}, part)
+    start, end = out["start"], out["end"]
+    if ("date" in start) != ("date" in end):
+        raise GoogleError(
+            400, "invalid", "Start and end times must either both be date or both be dateTime."
+        )
+    if _instant(end) < _instant(start):
+        raise GoogleError(400, "timeRangeEmpty", "The specified time range is empty.")
     return out
+
+
+def _event_time(when: dict[str, Any], part: str) -> dict[str, str]:
+    """One ``start`` / ``end`` as kept: ``date``, or ``dateTime`` as a UTC instant;
+    ``timeZone`` as given."""
+    zone = when.get("timeZone")
+    if zone is not None and not _known_zone(zone):
+        raise GoogleError(400, "invalid", f"Invalid time zone definition for {part} time.")
+    kept = {} if zone is None else {"timeZone": zone}
+    if "date" not in when and "dateTime" not in when:
+        raise GoogleError(400, "required", f"Missing {part} time.")
+    if "date" in when and "dateTime" in when:
+        raise GoogleError(400, "invalid", f"Invalid {part} time.")
+    if "date" in when:
+        raw = when["date"]
+        try:
+            day = dt.date.fromisoformat(raw) if _DATE.match(str(raw)) else None
+        except ValueError:
+            day = None
+        if day is None:
+            raise GoogleError(400, "invalid", f"Invalid {part} time.")
+        return {"date": day.isoformat(), **kept}
+    try:
+        parsed = dt.datetime.fromisoformat(when["dateTime"])
+    except (TypeError, ValueError):
+        raise GoogleError(400, "invalid", f"Invalid {part} time.") from None
+    if parsed.tzinfo is None:
+        if zone is None:
+            raise GoogleError(400, "required", f"Missing time zone definition for {part} time.")
+        parsed = parsed.replace(tzinfo=ZoneInfo(zone))
+    return {"dateTime": _shown(parsed, "UTC"), **kept}
+
+
+def _known_zone(name: Any) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        return False
+    return True
+
+
+def _instant(when: dict[str, str]) -> str:
+    """Ordered as text within one kind: an ISO date, or a ``dateTime`` as kept (UTC,
+    to the second)."""
+    return when.get("date") or when["dateTime"]
+
+
+def _answered(when: dict[str, str], time_zone: str) -> dict[str, str]:
+    """A kept ``start`` / ``end`` as answered on a calendar in ``time_zone``."""
+    if "dateTime" not in when:
+        return when
+    return {**when, "dateTime": _shown(dt.datetime.fromisoformat(when["dateTime"]), time_zone)}
 
 
 def _etag(seq: int) -> str:

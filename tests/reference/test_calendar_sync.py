@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from pydantic import SecretStr
@@ -188,14 +189,12 @@ async def test_first_sync_goes_both_ways(world: World) -> None:
     job = await world.sync()
     assert job.state is JobState.COMPLETED, job.failed_reason
     assert job.returnvalue == {
-        "pulled": {"created": 1, "updated": 0, "deleted": 0},
+        "pulled": {"created": 2, "updated": 0, "deleted": 0},
         "pushed": {"inserted": 2, "patched": 0, "deleted": 0},
         "fullResync": True,
     }
     assert job.progress["currentStep"] == "push"
     assert job.progress["overallProgress"] == 100
-    logs = await world.service.queue(QUEUE).get_logs(job.id)
-    assert "skipped 1 all-day events (no time to hold a session)" in logs
 
     # Google now holds the two local sessions, as the API shows them.
     events = google.events(ALICE)
@@ -205,11 +204,14 @@ async def test_first_sync_goes_both_ways(world: World) -> None:
     assert by_title["Kick-off"]["end"] == event_time(at(1))
     assert by_title["Kick-off"]["description"] == "agenda"
     assert by_title["Kick-off"]["location"] == "Room 1"
-    # Alice's database now holds the timed event; the all-day one has no time.
+    # Alice's database now holds both events; the all-day one over its day in her
+    # time zone (UTC: she never set one).
     sessions = await world.sessions()
-    assert set(sessions) == {"Kick-off", "Review", "Weekly", "Dentist"}
+    assert set(sessions) == {"Kick-off", "Review", "Weekly", "Dentist", "Holiday"}
     dentist = sessions["Dentist"]
     assert (dentist.starts_at, dentist.ends_at, dentist.location) == (at(3), at(4), "Main St")
+    holiday = sessions["Holiday"]
+    assert (holiday.starts_at, holiday.ends_at) == (at(-9), at(15))
     assert dentist.google_event_id == remote
     assert dentist.google_etag == events[remote]["etag"]
     for session_id in (kickoff, review):
@@ -447,7 +449,7 @@ async def test_an_insert_whose_answer_was_lost_is_not_duplicated(world: World) -
     async with world.db.session() as s:
         row = await s.get(Session, session_id)
         assert row is not None
-        body = {"id": event_id_for(row), **event_body(row)}
+        body = {"id": event_id_for(row), **event_body(row, ZoneInfo("UTC"))}
     world.google.add_event(ALICE, body["summary"], at(0), at(1), id=body["id"])
 
     result = await world.synced()

@@ -78,14 +78,9 @@ class CalendarSyncProcessor(Processor[CalendarSyncPayload]):
             except CalendarRefused as exc:
                 await self._failed(user_id, str(exc))
                 raise
-        result = sync.result
-        if result.skipped_all_day:
-            await job.log(
-                f"skipped {result.skipped_all_day} all-day events (no time to hold a session)"
-            )
         await self._done(user_id)
         await steps.finish("calendar in sync")
-        return result.as_json()
+        return sync.result.as_json()
 
     async def _link(self, user_id: str) -> CalendarLink:
         async with self.db.session() as s:

@@ -12,8 +12,8 @@ again harmlessly.  For each event:
 
 - an event we do not know is **imported as a new session** of the user (the user's
   calendar is the other half of their schedule, and sessions booked directly in
-  Google Calendar should appear in the application); all-day events have no time
-  to hold a session and are skipped;
+  Google Calendar should appear in the application); an all-day event becomes a
+  session over its whole days in the user's time zone (see :mod:`.events`);
 - a cancelled (deleted) event cancels its session (``status = "cancelled"``; the
   row stays so exports and history keep it);
 - a changed event updates the session's title, description, location, start and
@@ -33,6 +33,14 @@ deleted (``deleted_at``) or cancelled one has its event deleted.  Series
 definitions (sessions with an ``rrule``) are not events; their generated
 occurrences are.  A session edited while its push was in flight stays pending for
 the next sync.
+
+**Time zones.**  Events are written in the user's time zone (``User.timezone``, an
+IANA name): ``dateTime`` with its offset and ``timeZone``.  A user whose zone is not
+a known IANA name is not synced (the job fails without retry, saying so) rather
+than have events written in, and all-day events placed in, a guessed zone.  A
+session is inserted as a timed event; one spanning whole local days whose event is
+an all-day event is patched back as all-day (``date`` fields): the schema cannot
+tell, so the event is read first, one extra call for such sessions only.
 
 **Conflict rule** -- both sides changed the same session since the last sync:
 
@@ -54,19 +62,24 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from workhorse.errors import UnrecoverableError
 from workhorse_reference.calendar.client import CalendarApi, Duplicate, Event, Gone
 from workhorse_reference.calendar.events import (
+    all_day_dates,
     event_body,
     event_id_for,
+    is_all_day,
+    patch_body,
     remote_updated,
     session_fields,
 )
 from workhorse_reference.domain.db import Database
-from workhorse_reference.domain.models import CalendarLink, Session
+from workhorse_reference.domain.models import CalendarLink, Session, User
 from workhorse_reference.domain.types import utcnow
 
 log = logging.getLogger("workhorse_reference.calendar")
@@ -92,7 +105,6 @@ class SyncResult:
     pulled: Pulled = field(default_factory=Pulled)
     pushed: Pushed = field(default_factory=Pushed)
     full_resync: bool = False
-    skipped_all_day: int = 0
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -127,9 +139,26 @@ class CalendarSync:
         self.page_size = page_size
         self.report = report
         self.result = SyncResult()
+        self._zone: ZoneInfo | None = None
+
+    async def zone(self) -> ZoneInfo:
+        """The user's time zone (read once).  :class:`UnrecoverableError` when it is
+        not a known IANA name."""
+        if self._zone is None:
+            async with self.db.session() as s:
+                name = await s.scalar(select(User.timezone).where(User.id == self.user_id))
+            try:
+                self._zone = ZoneInfo(name or "")
+            except (ZoneInfoNotFoundError, ValueError):
+                raise UnrecoverableError(
+                    f"user {self.user_id!r} has the unknown time zone {name!r}: set an IANA "
+                    "name such as Europe/Paris to sync their calendar"
+                ) from None
+        return self._zone
 
     # ---- pull -----------------------------------------------------------------------
     async def pull(self, sync_token: str | None) -> None:
+        await self.zone()  # an unknown zone fails before anything is read
         self.result.full_resync = sync_token is None
         try:
             await self._pull_pages(sync_token)
@@ -171,8 +200,9 @@ class CalendarSync:
         unknown = [i for i in ids if i not in rows]
         if unknown:
             rows.update(await self._unrecorded_inserts(s, unknown))
+        zone = await self.zone()
         for event in items:
-            self._apply(s, event, rows.get(event["id"]))
+            self._apply(s, event, rows.get(event["id"]), zone)
 
     async def _unrecorded_inserts(
         self, s: AsyncSession, event_ids: Iterable[str]
@@ -190,15 +220,12 @@ class CalendarSync:
             row.google_event_id = event_id
         return found
 
-    def _apply(self, s: AsyncSession, event: Event, row: Session | None) -> None:
+    def _apply(self, s: AsyncSession, event: Event, row: Session | None, zone: ZoneInfo) -> None:
         now = utcnow()
         if event.get("status") == "cancelled":
             self._apply_deletion(event, row, now)
             return
-        fields = session_fields(event)
-        if fields is None:
-            self.result.skipped_all_day += 1
-            return
+        fields = session_fields(event, zone)
         if row is None:
             s.add(
                 Session(
@@ -291,7 +318,9 @@ class CalendarSync:
                 await self._record(row, google_event_id=event["id"], google_etag=event["etag"])
                 pushed.inserted += 1
         else:
-            event = await self.api.patch(row.google_event_id, event_body(row), row.google_etag)
+            zone = await self.zone()
+            body = patch_body(row, zone, await self._all_day(row, row.google_event_id, zone))
+            event = await self.api.patch(row.google_event_id, body, row.google_etag)
             if event is None:
                 await self._gone(row, row.google_event_id)
             else:
@@ -303,17 +332,30 @@ class CalendarSync:
         inserted it: bring that event up to date instead.  None when that event has
         been deleted since (the session is then cancelled)."""
         event_id = event_id_for(row)
+        zone = await self.zone()
         try:
-            return await self.api.insert({"id": event_id, **event_body(row)})
+            return await self.api.insert({"id": event_id, **event_body(row, zone)})
         except Duplicate:
             log.info("session %s: event %s exists from an earlier attempt", row.id, event_id)
         existing = await self.api.get(event_id)
         if existing is not None and existing.get("status") != "cancelled":
-            event = await self.api.patch(event_id, event_body(row), existing.get("etag"))
+            event = await self.api.patch(event_id, patch_body(row, zone), existing.get("etag"))
             if event is not None:
                 return event
         await self._gone(row, event_id)
         return None
+
+    async def _all_day(
+        self, row: Session, event_id: str, zone: ZoneInfo
+    ) -> tuple[dt.date, dt.date] | None:
+        """The dates to patch the session's event with as an all-day event; None to
+        patch it as a timed one.  Only a session spanning whole local days can be
+        all-day, and only if its event is: a day-long timed event stays timed."""
+        days = all_day_dates(row, zone)
+        if days is None:
+            return None
+        event = await self.api.get(event_id)
+        return days if event is not None and is_all_day(event) else None
 
     async def _gone(self, row: Session, event_id: str) -> None:
         """The session's event was deleted in Google Calendar: a deletion wins."""

@@ -1,6 +1,7 @@
 """Fixtures of the reference application's tests: a fresh domain database on each
 kind the package supports (SQLite in a temporary directory, and a database of its
-own on the local PostgreSQL, dropped afterwards)."""
+own on the local PostgreSQL, dropped afterwards); the local Google server and the
+calendar sync tests' world."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from pathlib import Path
 import asyncpg  # type: ignore[import-untyped]
 import pytest
 
+from tests.reference.calendar_server import CalendarServer
+from tests.reference.calendar_world import World, make_world
+from workhorse.store.sqlite import SqliteStore
 from workhorse_reference.domain.db import Database
 
 PG_ADMIN_URL = os.environ.get("WORKHORSE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -56,3 +60,19 @@ async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Da
     finally:
         await database.close()
         await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def google() -> AsyncIterator[CalendarServer]:
+    async with CalendarServer().running() as server:
+        yield server
+
+
+@pytest.fixture
+async def world(db: Database, google: CalendarServer, tmp_path: Path) -> AsyncIterator[World]:
+    store = SqliteStore(tmp_path / "jobs.db")
+    try:
+        async for w in make_world(db, google, store):
+            yield w
+    finally:
+        await store.close()

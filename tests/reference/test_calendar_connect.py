@@ -32,7 +32,7 @@ from tests.reference.calendar_server import (
     ConsentError,
     event_time,
 )
-from tests.reference.test_calendar_sync import ALICE, at, calendar_registry, calendar_settings
+from tests.reference.calendar_world import ALICE, at, calendar_registry, calendar_settings
 from workhorse.api.extension import ProcessorFactory
 from workhorse.job import Job, JobState
 from workhorse.store.base import Store
@@ -140,12 +140,6 @@ async def running(
         async for api in apis:
             async with httpx.AsyncClient(base_url=api.url, timeout=10) as http:
                 yield Flow(api, http, google, db, clock)
-
-
-@pytest.fixture
-async def google() -> AsyncIterator[CalendarServer]:
-    async with CalendarServer().running() as server:
-        yield server
 
 
 @pytest.fixture

@@ -5,18 +5,16 @@ local Google server) and her database.  On Redis and on the embedded store."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
 
 import httpx
-import pytest
 from sqlalchemy import select
 
 from tests.api.conftest import serve
 from tests.api.test_live import Client
 from tests.reference.calendar_server import CalendarServer, event_time
-from tests.reference.test_calendar_sync import (
+from tests.reference.calendar_world import (
     ALICE,
     add_user_with_link,
     at,
@@ -29,12 +27,6 @@ from workhorse_reference.domain.db import Database
 from workhorse_reference.domain.models import Session
 
 URL = f"/api/queues/{QUEUE}/jobs"
-
-
-@pytest.fixture
-async def google() -> AsyncIterator[CalendarServer]:
-    async with CalendarServer().running() as server:
-        yield server
 
 
 async def test_a_sync_requested_over_http_is_followed_live_to_completion(

@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from sqlalchemy import update
 
 from tests.reference.calendar_server import CalendarServer
-from tests.reference.test_calendar_sync import ALICE, World, at, make_world
+from tests.reference.calendar_world import ALICE, World, at, make_world
 from workhorse import Worker
 from workhorse.clock import now_ms
 from workhorse.job import Job, JobState
@@ -27,22 +27,6 @@ from workhorse_reference.domain.db import Database
 from workhorse_reference.domain.models import CalendarLink
 
 UTC = dt.UTC
-
-
-@pytest.fixture
-async def google() -> AsyncIterator[CalendarServer]:
-    async with CalendarServer().running() as server:
-        yield server
-
-
-@pytest.fixture
-async def world(db: Database, google: CalendarServer, tmp_path: Path) -> AsyncIterator[World]:
-    store = SqliteStore(tmp_path / "jobs.db")
-    try:
-        async for w in make_world(db, google, store):
-            yield w
-    finally:
-        await store.close()
 
 
 async def set_link(world: World, **values: Any) -> None:

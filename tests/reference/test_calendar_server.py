@@ -19,12 +19,6 @@ T0 = dt.datetime(2031, 5, 5, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-async def google() -> AsyncIterator[CalendarServer]:
-    async with CalendarServer().running() as server:
-        yield server
-
-
-@pytest.fixture
 async def http(google: CalendarServer) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=google.url, timeout=10) as client:
         yield client

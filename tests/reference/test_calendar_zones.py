@@ -8,8 +8,6 @@ own checks of event times are tested with plain httpx calls."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -17,12 +15,10 @@ import pytest
 from sqlalchemy import update
 
 from tests.reference.calendar_server import CalendarServer, event_time
+from tests.reference.calendar_world import ALICE, World
 from tests.reference.test_calendar_server import EVENTS, access, reason_of
-from tests.reference.test_calendar_sync import ALICE, World, make_world
 from workhorse.job import JobState
-from workhorse.store.sqlite import SqliteStore
 from workhorse_reference.calendar.events import all_day_dates, day_start
-from workhorse_reference.domain.db import Database
 from workhorse_reference.domain.models import Session, User
 
 UTC = dt.UTC
@@ -37,22 +33,6 @@ NOTHING = {
 
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> dt.datetime:
     return dt.datetime(year, month, day, hour, minute, tzinfo=UTC)
-
-
-@pytest.fixture
-async def google() -> AsyncIterator[CalendarServer]:
-    async with CalendarServer().running() as server:
-        yield server
-
-
-@pytest.fixture
-async def world(db: Database, google: CalendarServer, tmp_path: Path) -> AsyncIterator[World]:
-    store = SqliteStore(tmp_path / "jobs.db")
-    try:
-        async for w in make_world(db, google, store):
-            yield w
-    finally:
-        await store.close()
 
 
 async def living_in(world: World, zone: str) -> None:

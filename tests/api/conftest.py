@@ -3,8 +3,6 @@ test's store, and real HTTP / Socket.IO clients."""
 
 from __future__ import annotations
 
-import asyncio
-import socket
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,8 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
+from tests.http_server import serving
 from workhorse.api import create_app, mint_token
 from workhorse.api.extension import Extension, ProcessorFactory
 from workhorse.app import QueueService, Settings
@@ -40,13 +38,6 @@ class Api:
         return {"Authorization": f"Bearer {self.tokens[who]}"}
 
 
-def free_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
 async def serve(
     store: Store,
     tmp_path: Path,
@@ -70,29 +61,16 @@ async def serve(
         registry=registry,
         audit=audit,
     )
-    sock = free_socket()
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    async with asyncio.timeout(20):
-        while not server.started:  # uvicorn offers no event for "listening"
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.005)
-    port = sock.getsockname()[1]
-    fastapi_app = app.other_asgi_app.app  # socketio.ASGIApp → BodyLimit → FastAPI
-    api = Api(f"http://127.0.0.1:{port}", config, fastapi_app.state.service)
-    api.state = fastapi_app.state
-    api.tokens = {
-        "alice": mint_token(SECRET, "alice"),
-        "bob": mint_token(SECRET, "bob"),
-        "admin": mint_token(SECRET, "admin", admin=True),
-    }
-    try:
+    async with serving(app) as url:
+        fastapi_app = app.other_asgi_app.app  # socketio.ASGIApp → BodyLimit → FastAPI
+        api = Api(url, config, fastapi_app.state.service)
+        api.state = fastapi_app.state
+        api.tokens = {
+            "alice": mint_token(SECRET, "alice"),
+            "bob": mint_token(SECRET, "bob"),
+            "admin": mint_token(SECRET, "admin", admin=True),
+        }
         yield api
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 20)
-        sock.close()
 
 
 @pytest.fixture

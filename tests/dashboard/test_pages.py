@@ -307,3 +307,17 @@ async def test_overview_shows_the_limits_of_a_queue(dash: Dash, ops: Browser) ->
     await queue.set_rate_limit(100, per=60)
     page = (await ops.http.get(BASE)).text
     assert '<span class="limits">max 3 active · 100 started / 60 s</span>' in page
+
+
+async def test_job_and_dead_letter_lists_page_with_next_and_previous(
+    dash: Dash, ops: Browser
+) -> None:
+    queue = dash.api.service.queue("exports")
+    await failed_jobs(queue, *(export_data() for _ in range(30)))
+    for path in ("/jobs?queue=exports&state=failed", "/dead?queue=exports"):
+        first = (await ops.http.get(f"{BASE}{path}&per_page=25")).text
+        assert "Page 1 of 2" in first
+        assert 'rel="next"' in first and 'rel="prev"' not in first
+        second = (await ops.http.get(f"{BASE}{path}&per_page=25&page=2")).text
+        assert "Page 2 of 2" in second
+        assert 'rel="prev"' in second and 'rel="next"' not in second

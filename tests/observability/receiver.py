@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from tests.api.conftest import free_socket
+from tests.http_server import free_socket
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from pydantic import ValidationError
 
-from tests.api.conftest import free_socket
 from tests.clocks import FakeClock
+from tests.http_server import free_socket
 from tests.observability.receiver import Receiver
 from workhorse import Queue, Worker
 from workhorse.app.settings import Settings

@@ -64,7 +64,6 @@ the server received in :attr:`requests`.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import datetime as dt
 import hashlib
@@ -78,13 +77,12 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.api.conftest import free_socket
+from tests.http_server import serving
 
 UTC = dt.UTC
 CLIENT_ID = "workhorse-test-client.apps.googleusercontent.com"
@@ -490,21 +488,9 @@ class CalendarServer:
     # ---- running --------------------------------------------------------------------
     @asynccontextmanager
     async def running(self) -> AsyncIterator[CalendarServer]:
-        sock = free_socket()
-        server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", lifespan="off"))
-        task = asyncio.create_task(server.serve(sockets=[sock]))
-        async with asyncio.timeout(20):
-            while not server.started:  # uvicorn offers no event for "listening"
-                if task.done():
-                    task.result()
-                await asyncio.sleep(0.005)
-        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        try:
+        async with serving(self.app, lifespan="off") as url:
+            self.url = url
             yield self
-        finally:
-            server.should_exit = True
-            await asyncio.wait_for(task, 20)
-            sock.close()
 
     # ---- OAuth ----------------------------------------------------------------------
     def _authorization_request(self, url: str) -> tuple[dict[str, str], str]:

@@ -24,7 +24,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from tests.api.conftest import SECRET, Api, free_socket, serve
+from tests.api.conftest import SECRET, Api, serve
+from tests.http_server import free_socket
 from tests.reference.calendar_server import (
     CLIENT_ID,
     CLIENT_SECRET,

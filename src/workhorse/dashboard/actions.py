@@ -26,10 +26,10 @@ from workhorse.app import admin
 from workhorse.app.audit import AuditEntry, AuditLog
 from workhorse.app.errors import PayloadInvalid, UnknownQueue
 from workhorse.app.service import QueueService
-from workhorse.dashboard.guard import is_secure, safe_back, service_of, session_of
-from workhorse.dashboard.pages import error_page
+from workhorse.dashboard.guard import is_secure, safe_back, service_of
+from workhorse.dashboard.pages import error_page, posted_form
 from workhorse.dashboard.search import BadInput
-from workhorse.dashboard.session import BASE, FLASH_COOKIE, same_token, set_cookie
+from workhorse.dashboard.session import BASE, FLASH_COOKIE, set_cookie
 from workhorse.errors import InvalidTransition
 from workhorse.job import CANCELLABLE, Job, JobState
 from workhorse.queue import Queue
@@ -350,15 +350,10 @@ ACTIONS: Mapping[str, Callable[[Form], Awaitable[Plan]]] = MappingProxyType(
 
 @router.post(BASE + "/act/{action}")
 async def act(request: Request, action: str) -> Response:
-    session = session_of(request)
-    if session is None:
-        return Response("log in first", status_code=401)
-    form = await request.form()
-    given = str(form.get("csrf", "")) or request.headers.get("x-csrf-token")
-    if not same_token(session.csrf, given):
-        return error_page(
-            request, session, 403, "csrf: missing or wrong token; reload the page and try again"
-        )
+    checked = await posted_form(request)
+    if isinstance(checked, Response):
+        return checked
+    session, form = checked
     if not session.can_act:
         log.warning("dashboard: %s (viewer) tried %s", session.user, action)
         return error_page(request, session, 403, "read-only: a viewer can look but not act")

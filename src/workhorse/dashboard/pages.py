@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
+from starlette.datastructures import FormData
 from starlette.responses import Response, StreamingResponse
 
 from workhorse.app.errors import UnknownQueue
@@ -20,7 +21,7 @@ from workhorse.dashboard.guard import (
 )
 from workhorse.dashboard.render import json_script
 from workhorse.dashboard.search import BadInput, JobFilter, ListRequest, dead_listing, list_jobs
-from workhorse.dashboard.session import BASE, Session
+from workhorse.dashboard.session import BASE, Session, same_token
 from workhorse.dashboard.stats import STATE_ORDER, WINDOW_S, summarize_all
 from workhorse.dashboard.views import actions_for, job_page
 from workhorse.job import JobState
@@ -50,6 +51,22 @@ def render(
 
 def error_page(request: Request, session: Session, status: int, message: str) -> Response:
     return render(request, session, "error.html", status, code=status, message=message)
+
+
+async def posted_form(request: Request) -> tuple[Session, FormData] | Response:
+    """The session and form of a dashboard POST, or the answer refusing it: 401
+    without a session, 403 without the session's CSRF token (form field ``csrf`` or
+    header ``X-CSRF-Token``)."""
+    session = session_of(request)
+    if session is None:
+        return Response("log in first", status_code=401)
+    form = await request.form()
+    given = str(form.get("csrf", "")) or request.headers.get("x-csrf-token")
+    if not same_token(session.csrf, given):
+        return error_page(
+            request, session, 403, "csrf: missing or wrong token; reload the page and try again"
+        )
+    return session, form
 
 
 @router.get(BASE)

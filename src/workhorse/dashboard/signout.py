@@ -24,13 +24,12 @@ from workhorse.dashboard.guard import (
     settings_of,
     to_login,
 )
-from workhorse.dashboard.pages import error_page, render
+from workhorse.dashboard.pages import error_page, posted_form, render
 from workhorse.dashboard.session import (
     BASE,
     COOKIE,
     FLASH_COOKIE,
     clear_cookie,
-    same_token,
     set_cookie,
 )
 
@@ -53,15 +52,10 @@ async def sessions_page(request: Request) -> Response:
 @router.post(PAGE + "/end")
 async def sign_out_everywhere(request: Request) -> Response:
     """End every session of the form's ``user`` (default: the one asking)."""
-    session = session_of(request)
-    if session is None:
-        return Response("log in first", status_code=401)
-    form = await request.form()
-    given = str(form.get("csrf", "")) or request.headers.get("x-csrf-token")
-    if not same_token(session.csrf, given):
-        return error_page(
-            request, session, 403, "csrf: missing or wrong token; reload the page and try again"
-        )
+    checked = await posted_form(request)
+    if isinstance(checked, Response):
+        return checked
+    session, form = checked
     user = str(form.get("user", "")).strip() or session.user
     if len(user) > 200:
         return error_page(request, session, 400, "user: at most 200 characters")
